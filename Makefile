@@ -1,0 +1,35 @@
+# Two commands: `make run` (set up, build the shipped knowledge base, open the chat) and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# A CPU build of torch, installed before the rest so nothing pulls a multi-GB CUDA build.
+TORCH  ?= torch==2.13.0
+TORCH_PIP_ARGS ?=
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export GRADIO_ANALYTICS_ENABLED := False
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install index run test bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(TORCH_PIP_ARGS) "$(TORCH)"
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+index: install
+	$(BIN)/checkpoint-qa build
+
+run: index
+	$(BIN)/checkpoint-qa chat
+
+test: install
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf index/built .pytest_cache test-artifacts

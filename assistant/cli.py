@@ -1,0 +1,184 @@
+"""The ``checkpoint-qa`` command line: a thin click layer over the library.
+
+``main(argv=None)`` is the entry point. Library errors (``AssistantError``) become one line on stderr and exit
+status 1; usage errors exit 2; nothing reaches the user as a traceback. Heavy modules are imported inside the
+commands that need them, so ``--help`` is instant.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .config import load_settings
+from .errors import AssistantError
+
+INDEX_HELP = "Knowledge base folder (default: the shipped one; env CHECKPOINT_QA_INDEX)."
+MODEL_HELP = "Embedding model name or folder (default: the index's model, else the packaged all-MiniLM-L6-v2)."
+
+
+def index_option(f):
+    return click.option("--index", "index", type=click.Path(file_okay=False, path_type=Path), default=None,
+                        help=INDEX_HELP)(f)
+
+
+def model_option(f):
+    return click.option("--model", default=None, help=MODEL_HELP)(f)
+
+
+def _retriever(index, model):
+    from .retriever import Retriever
+    settings = load_settings({"index": index, "model": model})
+    return Retriever.load(settings=settings), settings
+
+
+def _emit_json(value) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(__version__, prog_name="checkpoint-qa")
+def cli():
+    """Offline, cited answers about resistance to immune checkpoint inhibitors.
+
+    \b
+    Start:  checkpoint-qa build && checkpoint-qa chat
+    """
+
+
+@cli.command()
+@click.option("--corpus", type=click.Path(path_type=Path), default=None,
+              help="Folder of *.jsonl records, or one file (default: the shipped corpus in index/corpus).")
+@index_option
+@model_option
+def build(corpus, index, model):
+    """Build (or update) a knowledge base from a corpus; unchanged passages are not re-embedded.
+
+    \b
+    Example:
+      checkpoint-qa build
+      checkpoint-qa build --corpus my-corpus/ --index ~/kb/melanoma
+    """
+    from .pipeline import build_knowledge_base
+    settings = load_settings({"corpus": corpus, "index": index, "model": model})
+    report = build_knowledge_base(settings=settings, progress=sys.stderr.isatty(),
+                                  on_stage=lambda m: click.echo(m, err=True))
+    click.echo(report.summary())
+
+
+@cli.command()
+@click.argument("query")
+@click.option("-k", "k", type=click.IntRange(1, 1000), default=8, show_default=True, help="Number of papers.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of hits.")
+@click.option("--year-min", type=int, default=None, help="Only papers from this year on.")
+@click.option("--year-max", type=int, default=None, help="Only papers up to this year.")
+@click.option("--type", "types", multiple=True, type=click.Choice(["abstract", "reference_title", "title"]),
+              help="Only these record types (repeatable).")
+@index_option
+@model_option
+def search(query, k, as_json, year_min, year_max, types, index, model):
+    """Rank the papers of a knowledge base for QUERY; each paper appears once.
+
+    \b
+    Example:
+      checkpoint-qa search "JAK1 JAK2 loss of function" -k 5 --json
+    """
+    from .retriever import Filters
+    retriever, _ = _retriever(index, model)
+    hits = retriever.search(query, k, Filters(year_min, year_max, tuple(types)))
+    if as_json:
+        _emit_json([h.to_dict() for h in hits])
+        return
+    if not hits:
+        click.echo("no matching papers")
+    for hit in hits:
+        r = hit.record
+        meta = ", ".join(str(x) for x in (r.short_authors, r.year, r.journal) if x)
+        click.echo(f"{hit.rank:>2}. [{hit.score:.3f}] {r.title}")
+        click.echo(f"    {meta}  {r.link or ''}".rstrip())
+        if hit.passage.body:
+            snippet = hit.passage.body if len(hit.passage.body) < 240 else hit.passage.body[:237] + "..."
+            click.echo(f"    {snippet}")
+
+
+@cli.command()
+@click.argument("question")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the answer and citations.")
+@click.option("-k", "k", type=click.IntRange(1, 100), default=None, help="Papers to retrieve before answering.")
+@click.option("--min-score", type=float, default=None,
+              help="Refusal threshold on the best retrieval score (env CHECKPOINT_QA_MIN_SCORE).")
+@index_option
+@model_option
+def ask(question, as_json, k, min_score, index, model):
+    """Answer QUESTION from the knowledge base with numbered, quoted citations (or refuse).
+
+    \b
+    Example:
+      checkpoint-qa ask "Does the gut microbiome affect response to anti-PD-1 therapy?"
+      checkpoint-qa ask "What is the capital of Australia?" --json
+    """
+    from .answer import Answerer
+    from .retriever import Retriever
+    settings = load_settings({"index": index, "model": model, "k": k, "min_score": min_score})
+    answer = Answerer(Retriever.load(settings=settings), settings).answer(question)
+    if as_json:
+        _emit_json(answer.to_dict())
+        return
+    click.echo(answer.text)
+    if answer.citations:
+        click.echo("\nSources:")
+        for citation in answer.citations:
+            click.echo(f"  {citation.reference_line()}")
+            click.echo(f"      \"{citation.quote}\"")
+
+
+@cli.command()
+@click.option("--host", default=None, help="Address to bind (default 127.0.0.1; env CHECKPOINT_QA_HOST).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port (default 7860).")
+@click.option("--build/--no-build", "build_first", default=True, show_default=True,
+              help="Build the shipped knowledge base first when it is missing.")
+@index_option
+@model_option
+def chat(host, port, build_first, index, model):
+    """Open the web chat (Gradio) on http://127.0.0.1:7860.
+
+    \b
+    Example:
+      checkpoint-qa chat
+      checkpoint-qa chat --port 8080 --index ~/kb/melanoma
+    """
+    from .store import KnowledgeBase
+    settings = load_settings({"index": index, "model": model, "host": host, "port": port})
+    if build_first and not (settings.index_dir / "CURRENT").is_file() and index is None:
+        from .pipeline import build_knowledge_base
+        click.echo(build_knowledge_base(settings=settings).summary(), err=True)
+    KnowledgeBase.read_manifest(settings.index_dir)
+    from .ui import launch
+    launch(settings)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        cli.main(args=argv, prog_name="checkpoint-qa", standalone_mode=False)
+    except AssistantError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return 1
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def run() -> None:
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""Settings, resolved in one place: defaults < ``CHECKPOINT_QA_*`` environment < explicit arguments.
+
+Unknown keys are errors, never silently ignored. ``model`` defaults to ``None``, which means "the model the index
+was built with" when loading and the packaged all-MiniLM-L6-v2 when building; naming a model explicitly that
+differs from an index's model is an error that says how to rebuild.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import ConfigError
+
+ENV_PREFIX = "CHECKPOINT_QA_"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+def shipped_corpus_dir() -> Path:
+    """The corpus that ships in the repository (``index/corpus``)."""
+    return PROJECT_ROOT / "index" / "corpus"
+
+
+def default_index_dir() -> Path:
+    """Built files live beside the shipped corpus in a checkout, else in the user's data folder."""
+    if shipped_corpus_dir().is_dir():
+        return PROJECT_ROOT / "index" / "built"
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "checkpoint-qa" / "index"
+
+
+@dataclass(frozen=True)
+class Settings:
+    index: Path | None = None
+    corpus: Path | None = None
+    model: str | None = None
+    k: int = 8
+    min_score: float = 0.30
+    max_citations: int = 5
+    host: str = "127.0.0.1"
+    port: int = 7860
+
+    @property
+    def index_dir(self) -> Path:
+        return Path(self.index) if self.index else default_index_dir()
+
+    @property
+    def corpus_dir(self) -> Path:
+        return Path(self.corpus) if self.corpus else shipped_corpus_dir()
+
+
+def _coerce(name: str, raw: Any, typ: type) -> Any:
+    if raw is None:
+        return None
+    try:
+        if typ is Path:
+            return Path(raw)
+        return typ(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"setting {name}={raw!r} is not a valid {typ.__name__}") from None
+
+
+_TYPES = {"index": Path, "corpus": Path, "model": str, "k": int, "min_score": float, "max_citations": int,
+          "host": str, "port": int}
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Build settings from the environment and explicit overrides (``None`` values mean "not given")."""
+    environ = os.environ if environ is None else environ
+    known = {f.name for f in fields(Settings)}
+    values: dict[str, Any] = {}
+    for key, raw in environ.items():
+        if not key.startswith(ENV_PREFIX):
+            continue
+        name = key[len(ENV_PREFIX):].lower()
+        if name in {"auth", "api_key"}:  # secrets read by the front ends that need them
+            continue
+        if name not in known:
+            raise ConfigError(
+                f"unknown setting {key}; known: {', '.join(ENV_PREFIX + n.upper() for n in sorted(known))}")
+        values[name] = _coerce(key, raw, _TYPES[name])
+    for name, raw in (overrides or {}).items():
+        if name not in known:
+            raise ConfigError(f"unknown setting {name!r}; known: {', '.join(sorted(known))}")
+        if raw is not None:
+            values[name] = _coerce(name, raw, _TYPES[name])
+    settings = replace(Settings(), **values)
+    if settings.k < 1 or settings.k > 1000:
+        raise ConfigError(f"k must be between 1 and 1000, got {settings.k}")
+    return settings

@@ -1,0 +1,102 @@
+"""The shipped corpus format: JSON Lines, one record a line.
+
+Validation is strict on purpose: a line that is not JSON, a record without an id, type or title, an unknown record
+type or an unknown field stops the read with an error naming file and line, before anything is embedded.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..errors import CorpusError
+from ..types import RECORD_TYPES, Record
+
+CORE_FIELDS = {"id", "type", "title", "text", "authors", "journal", "year", "doi", "pmid", "url"}
+EXTRA_FIELDS = {
+    "ref_number", "cited_by", "cited_in_review_ref", "topics", "keywords", "source", "license", "volume", "issue",
+    "pages", "pub_date", "mesh_terms", "publication_types", "language", "source_ids",
+}
+KNOWN_FIELDS = CORE_FIELDS | EXTRA_FIELDS
+
+
+def _clean_str(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def record_from_json(data: Any, where: str) -> Record:
+    """Validate one decoded JSON object; ``where`` (``file:line``) prefixes every error."""
+    if not isinstance(data, dict):
+        raise CorpusError(f"{where}: expected a JSON object, got {type(data).__name__}")
+    unknown = sorted(set(data) - KNOWN_FIELDS)
+    if unknown:
+        raise CorpusError(f"{where}: unknown field {unknown[0]!r}; known fields: {', '.join(sorted(KNOWN_FIELDS))}")
+    for name in ("id", "type", "title"):
+        if not _clean_str(data.get(name)):
+            raise CorpusError(f"{where}: record has no {name!r}; every record needs id, type and title")
+    if data["type"] not in RECORD_TYPES:
+        raise CorpusError(f"{where}: unknown record type {data['type']!r}; use one of {', '.join(RECORD_TYPES)}")
+    year = data.get("year")
+    if year is not None:
+        try:
+            year = int(year)
+        except (TypeError, ValueError):
+            raise CorpusError(f"{where}: year {year!r} is not a number") from None
+    doi = _clean_str(data.get("doi"))
+    return Record(
+        id=str(data["id"]).strip(),
+        type=data["type"],
+        title=" ".join(str(data["title"]).split()),
+        text=(data.get("text") or "").strip(),
+        authors=_clean_str(data.get("authors")) or "",
+        journal=_clean_str(data.get("journal")) or "",
+        year=year,
+        doi=doi,
+        pmid=_clean_str(data.get("pmid")),
+        url=_clean_str(data.get("url")),
+        extra={k: v for k, v in data.items() if k in EXTRA_FIELDS and k != "source_ids" and v is not None},
+        source_ids=(str(data["id"]).strip(),),
+    )
+
+
+def read_jsonl(path: Path) -> Iterator[Record]:
+    """Yield the records of one JSON Lines file; blank lines are skipped."""
+    path = Path(path)
+    try:
+        handle = path.open("r", encoding="utf-8")
+    except OSError as exc:
+        raise CorpusError(f"{path}: cannot read ({exc.strerror})") from None
+    with handle:
+        try:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                where = f"{path}:{number}"
+                try:
+                    data = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise CorpusError(f"{where}: not valid JSON ({exc.msg}, column {exc.colno})") from None
+                yield record_from_json(data, where)
+        except UnicodeDecodeError as exc:
+            raise CorpusError(f"{path}: not UTF-8 text (byte {exc.start}); save the file as UTF-8") from None
+
+
+def read_corpus_dir(path: Path) -> list[Record]:
+    """Read every ``*.jsonl`` file of a corpus folder (or one file) in name order."""
+    path = Path(path)
+    if path.is_file():
+        files = [path]
+    elif path.is_dir():
+        files = sorted(path.glob("*.jsonl"))
+        if not files:
+            raise CorpusError(f"{path}: no *.jsonl files; put the corpus records there or pass --corpus DIR")
+    else:
+        raise CorpusError(f"{path}: no such corpus folder or file; pass --corpus DIR")
+    records = [record for file in files for record in read_jsonl(file)]
+    if not records:
+        raise CorpusError(f"{path}: the corpus is empty; add at least one record")
+    return records

@@ -1,0 +1,99 @@
+"""Merge source records that describe the same paper, so a paper is never cited twice.
+
+Two records are one paper when they share a DOI (case-insensitive) or a PMID; the relation is transitive, so the
+groups are the connected components (a small union-find). The merged record keeps every field: the richest text
+and metadata win, list fields are united, and scalar extras the primary lacks are filled from the others.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from ..errors import CorpusError
+from ..types import Record
+
+_TYPE_RANK = {"abstract": 0, "title": 1, "reference_title": 2}
+
+
+def paper_keys(record: Record) -> list[str]:
+    keys = []
+    if record.doi:
+        keys.append("doi:" + record.doi.lower().removeprefix("https://doi.org/"))
+    if record.pmid:
+        keys.append("pmid:" + record.pmid)
+    return keys
+
+
+def _primary_order(record: Record) -> tuple:
+    return (_TYPE_RANK.get(record.type, 9), -len(record.text), -len(record.authors))
+
+
+def _merge_extra(records: list[Record]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for record in records:
+        for key, value in record.extra.items():
+            if key not in merged:
+                merged[key] = list(value) if isinstance(value, list) else value
+            elif isinstance(merged[key], list) and isinstance(value, list):
+                merged[key] += [v for v in value if v not in merged[key]]
+    return merged
+
+
+def _merge_group(records: list[Record]) -> Record:
+    if len(records) == 1:
+        return records[0]
+    ordered = sorted(records, key=_primary_order)
+    primary = ordered[0]
+
+    def first(attr: str) -> Any:
+        return next((getattr(r, attr) for r in ordered if getattr(r, attr)), getattr(primary, attr))
+
+    ids = [r.id for r in records]
+    canonical = next((i for i in ids if i.startswith("pmid:")), None) or next(
+        (i for i in ids if i.startswith("doi:")), primary.id)
+    extra = _merge_extra(ordered)
+    extra["merged_types"] = sorted({r.type for r in records}, key=lambda t: _TYPE_RANK.get(t, 9))
+    return Record(
+        id=canonical,
+        type=primary.type,
+        title=primary.title,
+        text=primary.text,
+        authors=max((r.authors for r in records), key=len),
+        journal=first("journal"),
+        year=first("year"),
+        doi=first("doi"),
+        pmid=first("pmid"),
+        url=first("url"),
+        extra=extra,
+        source_ids=tuple(sid for r in records for sid in r.source_ids),
+    )
+
+
+def merge_records(records: Iterable[Record]) -> list[Record]:
+    """Group records by shared DOI/PMID and merge each group; order follows first appearance."""
+    records = list(records)
+    parent = list(range(len(records)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    owner: dict[str, int] = {}
+    for i, record in enumerate(records):
+        for key in paper_keys(record):
+            if key in owner:
+                parent[find(i)] = find(owner[key])
+            else:
+                owner[key] = i
+    groups: dict[int, list[Record]] = {}
+    for i, record in enumerate(records):
+        groups.setdefault(find(i), []).append(record)
+    merged = [_merge_group(group) for group in groups.values()]
+    seen: set[str] = set()
+    for record in merged:
+        if record.id in seen:
+            raise CorpusError(f"two different papers share the id {record.id!r}; give each record a unique id")
+        seen.add(record.id)
+    return merged

@@ -1,0 +1,19 @@
+"""Corpus folder to knowledge base in one call: read, validate, merge, embed, write atomically."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .config import DEFAULT_MODEL, Settings, load_settings
+from .corpus import read_corpus_dir
+from .encoders import get_encoder
+from .store import BuildReport, build
+
+
+def build_knowledge_base(corpus: str | Path | None = None, index: str | Path | None = None,
+                         model: str | None = None, settings: Settings | None = None, progress: bool = False,
+                         on_stage=None) -> BuildReport:
+    settings = settings or load_settings({"corpus": corpus, "index": index, "model": model})
+    records = read_corpus_dir(settings.corpus_dir)
+    encoder = get_encoder(settings.model or DEFAULT_MODEL)
+    return build(records, settings.index_dir, encoder, progress=progress, on_stage=on_stage)

@@ -1,0 +1,278 @@
+"""The on-disk knowledge base: records, passages, vectors, a FAISS index and a manifest, swapped in atomically.
+
+Layout of an index folder::
+
+    CURRENT            one line: the name of the live version folder
+    v-<stamp>-<hash>/  manifest.json, records.jsonl, passages.jsonl, vectors.npy, dense.faiss
+
+A build writes a complete new version folder beside the live one and then replaces ``CURRENT`` with
+``os.replace``; a build that fails or is killed leaves the previous version live and loadable. Vectors are keyed by
+a hash of the passage text, so a rebuild embeds only passages it has not seen with that model, and a build whose
+corpus hash, model and settings equal the live manifest embeds nothing at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from . import __version__
+from .corpus.merge import merge_records
+from .encoders import Encoder, encode_in_batches
+from .errors import AssistantError, IndexMismatchError, IndexMissingError
+from .passages import MAX_WORDS, split_records
+from .types import Passage, Record
+
+FORMAT_NAME = "checkpoint-qa-index"
+FORMAT_VERSION = 1
+CURRENT = "CURRENT"
+
+
+def _build_hint(index_dir: Path, model: str | None = None) -> str:
+    extra = f" --model {model}" if model else ""
+    return f"checkpoint-qa build --index {index_dir}{extra}"
+
+
+def passage_key(passage: Passage) -> str:
+    return hashlib.sha1(passage.text.encode("utf-8")).hexdigest()
+
+
+def corpus_hash(records: Sequence[Record], max_words: int) -> str:
+    digest = hashlib.sha256(f"{FORMAT_VERSION}|{max_words}|".encode())
+    for record in records:
+        digest.update(json.dumps(record.to_dict(), sort_keys=True, ensure_ascii=False).encode("utf-8"))
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def _write_jsonl(path: Path, rows) -> None:
+    with path.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    with path.open("r", encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def _passage_row(p: Passage) -> dict:
+    return {"record_id": p.record_id, "ordinal": p.ordinal, "title": p.title, "body": p.body, "start": p.start,
+            "end": p.end}
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """What a build did: ``embedded`` passages were encoded now, ``reused`` came from the previous version."""
+
+    index_dir: Path
+    records: int
+    passages: int
+    embedded: int
+    reused: int
+    unchanged: bool
+    model: str
+
+    def summary(self) -> str:
+        if self.unchanged:
+            return (f"knowledge base at {self.index_dir} is up to date ({self.records} papers, "
+                    f"{self.passages} passages, model {self.model}); nothing embedded")
+        return (f"built {self.index_dir}: {self.records} papers, {self.passages} passages "
+                f"({self.embedded} embedded, {self.reused} reused), model {self.model}")
+
+
+class KnowledgeBase:
+    """A loaded, read-only version of an index folder."""
+
+    def __init__(self, path: Path, manifest: dict, records: list[Record], passages: list[Passage],
+                 vectors: np.ndarray, index=None):
+        self.path = path
+        self.manifest = manifest
+        self.records = records
+        self.passages = passages
+        self.vectors = vectors
+        self._index = index
+        self.by_id = {r.id: r for r in records}
+        rows = {r.id: i for i, r in enumerate(records)}
+        self.passage_record = np.array([rows[p.record_id] for p in passages], dtype=np.int64)
+
+    @property
+    def model(self) -> str:
+        return self.manifest["model"]
+
+    @property
+    def dimension(self) -> int:
+        return int(self.manifest["dimension"])
+
+    @property
+    def index(self):
+        if self._index is None:
+            import faiss
+            self._index = faiss.read_index(str(self.path / "dense.faiss"))
+        return self._index
+
+    def record(self, record_id: str) -> Record:
+        try:
+            return self.by_id[record_id]
+        except KeyError:
+            raise AssistantError(f"no record {record_id!r} in {self.path}; search to find record ids") from None
+
+    @staticmethod
+    def live_version(index_dir: Path) -> Path:
+        index_dir = Path(index_dir)
+        pointer = index_dir / CURRENT
+        if not pointer.is_file():
+            raise IndexMissingError(f"no knowledge base at {index_dir}; build it with: {_build_hint(index_dir)}")
+        version = index_dir / pointer.read_text(encoding="utf-8").strip()
+        if not (version / "manifest.json").is_file():
+            raise IndexMissingError(
+                f"knowledge base at {index_dir} is incomplete (missing {version.name}); rebuild it with: "
+                f"{_build_hint(index_dir)}")
+        return version
+
+    @classmethod
+    def read_manifest(cls, index_dir: Path) -> dict:
+        version = cls.live_version(index_dir)
+        try:
+            manifest = json.loads((version / "manifest.json").read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            raise IndexMismatchError(f"manifest of {index_dir} is unreadable; rebuild with: {_build_hint(index_dir)}") \
+                from None
+        if manifest.get("format") != FORMAT_NAME or manifest.get("format_version") != FORMAT_VERSION:
+            raise IndexMismatchError(
+                f"knowledge base at {index_dir} has format {manifest.get('format')} v{manifest.get('format_version')}"
+                f", this version reads {FORMAT_NAME} v{FORMAT_VERSION}; rebuild with: {_build_hint(index_dir)}")
+        return manifest
+
+    @classmethod
+    def load(cls, index_dir: Path) -> "KnowledgeBase":
+        index_dir = Path(index_dir)
+        manifest = cls.read_manifest(index_dir)
+        version = cls.live_version(index_dir)
+        try:
+            records = [Record.from_dict(row) for row in _read_jsonl(version / "records.jsonl")]
+            passages = [Passage(**row) for row in _read_jsonl(version / "passages.jsonl")]
+            vectors = np.load(version / "vectors.npy", mmap_mode="r")
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise IndexMismatchError(
+                f"knowledge base at {index_dir} is damaged ({type(exc).__name__}); rebuild with: "
+                f"{_build_hint(index_dir)}") from None
+        if vectors.shape != (len(passages), manifest["dimension"]) or len(records) != manifest["records"]:
+            raise IndexMismatchError(
+                f"knowledge base at {index_dir} does not match its manifest; rebuild with: {_build_hint(index_dir)}")
+        return cls(version, manifest, records, passages, vectors)
+
+
+def _previous_vectors(index_dir: Path, model: str, dimension: int) -> dict[str, np.ndarray]:
+    """Vectors of the live version keyed by passage hash, when it was built with the same model."""
+    try:
+        kb = KnowledgeBase.load(index_dir)
+    except AssistantError:
+        return {}
+    if kb.model != model or kb.dimension != dimension:
+        return {}
+    return {passage_key(p): kb.vectors[i] for i, p in enumerate(kb.passages)}
+
+
+def _sweep(index_dir: Path, keep: str) -> None:
+    """Remove versions other than ``keep`` and abandoned build folders of processes that no longer run."""
+    for child in index_dir.iterdir():
+        if child.name == keep or not child.is_dir():
+            continue
+        if child.name.startswith("v-"):
+            shutil.rmtree(child, ignore_errors=True)
+        elif child.name.startswith(".building-"):
+            pid = child.name.split("-")[1]
+            if pid.isdigit() and not _alive(int(pid)):
+                shutil.rmtree(child, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def build(records: Sequence[Record], index_dir: Path, encoder: Encoder, *, max_words: int = MAX_WORDS,
+          progress: bool = False, on_stage: Callable[[str], None] | None = None) -> BuildReport:
+    """Merge, split, embed and write ``records`` as the new live version of ``index_dir``."""
+    import faiss
+
+    say = on_stage or (lambda message: None)
+    index_dir = Path(index_dir)
+    papers = merge_records(records)
+    if not papers:
+        raise AssistantError("the corpus is empty; add at least one record")
+    digest = corpus_hash(papers, max_words)
+    try:
+        live = KnowledgeBase.read_manifest(index_dir)
+    except AssistantError:
+        live = None
+    if live and live.get("corpus_hash") == digest and live.get("model") == encoder.name:
+        return BuildReport(index_dir, live["records"], live["passages"], 0, live["passages"], True, encoder.name)
+
+    passages = split_records(papers, max_words)
+    dimension = encoder.dimension
+    previous = _previous_vectors(index_dir, encoder.name, dimension)
+    keys = [passage_key(p) for p in passages]
+    missing = [i for i, key in enumerate(keys) if key not in previous]
+    say(f"embedding {len(missing)} of {len(passages)} passages with {encoder.name}")
+    fresh = encode_in_batches(encoder, [passages[i].text for i in missing], progress=progress)
+    if fresh.shape[1:] != (dimension,):
+        raise AssistantError(f"model {encoder.name} returned vectors of shape {fresh.shape[1:]}, expected "
+                             f"({dimension},)")
+    vectors = np.zeros((len(passages), dimension), dtype=np.float32)
+    fresh_rows = dict(zip(missing, range(len(missing))))
+    for i, key in enumerate(keys):
+        vectors[i] = fresh[fresh_rows[i]] if i in fresh_rows else previous[key]
+
+    index_dir.mkdir(parents=True, exist_ok=True)
+    staging = index_dir / f".building-{os.getpid()}-{time.time_ns()}"
+    staging.mkdir()
+    try:
+        _write_jsonl(staging / "records.jsonl", (r.to_dict() for r in papers))
+        _write_jsonl(staging / "passages.jsonl", (_passage_row(p) for p in passages))
+        np.save(staging / "vectors.npy", vectors)
+        index = faiss.IndexFlatIP(dimension)
+        index.add(vectors)
+        faiss.write_index(index, str(staging / "dense.faiss"))
+        manifest = {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "package_version": __version__,
+            "model": encoder.name,
+            "dimension": dimension,
+            "metric": "inner_product on unit vectors (cosine)",
+            "records": len(papers),
+            "passages": len(passages),
+            "passage_max_words": max_words,
+            "corpus_hash": digest,
+            "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        version = f"v-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{digest[:8]}-{os.getpid()}"
+        os.rename(staging, index_dir / version)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    pointer_tmp = index_dir / f".{CURRENT}.{os.getpid()}.tmp"
+    pointer_tmp.write_text(version + "\n", encoding="utf-8")
+    with pointer_tmp.open("rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(pointer_tmp, index_dir / CURRENT)
+    _sweep(index_dir, keep=version)
+    return BuildReport(index_dir, len(papers), len(passages), len(missing), len(passages) - len(missing), False,
+                       encoder.name)

@@ -1,0 +1,212 @@
+"""The domain chain as small frozen dataclasses: Record -> Passage -> Hit -> Answer/Citation.
+
+Everything the library hands out is one of these types, never a bare dict or tuple. Each type knows how to turn
+itself into the plain JSON shape that the CLI, the HTTP API and the chat print (``to_dict``), so every front end
+speaks the same schema.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+RECORD_TYPES = ("abstract", "reference_title", "title")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One paper: bibliographic facts plus, when known, its abstract text.
+
+    ``extra`` keeps every other field the source carried (``ref_number``, ``topics``, ``keywords``, ...);
+    ``source_ids`` lists the ids of all source records merged into this one.
+    """
+
+    id: str
+    type: str
+    title: str
+    text: str = ""
+    authors: str = ""
+    journal: str = ""
+    year: int | None = None
+    doi: str | None = None
+    pmid: str | None = None
+    url: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    source_ids: tuple[str, ...] = ()
+
+    @property
+    def link(self) -> str | None:
+        """The most checkable link: PubMed, then DOI, then whatever URL the source gave."""
+        if self.pmid:
+            return f"https://pubmed.ncbi.nlm.nih.gov/{self.pmid}/"
+        if self.doi:
+            return f"https://doi.org/{self.doi}"
+        return self.url
+
+    @property
+    def first_author(self) -> str:
+        first = self.authors.split(",")[0].strip()
+        return first.split(" ")[0] if first else ""
+
+    @property
+    def short_authors(self) -> str:
+        """Up to three authors, then ``et al.``"""
+        names = [n for n in (a.strip() for a in self.authors.split(",")) if n and not n.startswith("et al")]
+        if not names:
+            return ""
+        return ", ".join(names[:3]) + (", et al." if len(names) > 3 or "et al" in self.authors else "")
+
+    @property
+    def label(self) -> str:
+        """A human label such as ``Gopalakrishnan et al. 2018``."""
+        who = self.first_author
+        if who and "," in self.authors:
+            who += " et al."
+        parts = [p for p in (who, str(self.year) if self.year else "") if p]
+        return " ".join(parts) or self.title[:60]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": self.type,
+            "title": self.title,
+            "text": self.text,
+            "authors": self.authors,
+            "journal": self.journal,
+            "year": self.year,
+            "doi": self.doi,
+            "pmid": self.pmid,
+            "url": self.link,
+            **{k: v for k, v in self.extra.items()},
+            "source_ids": list(self.source_ids),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Record":
+        core = {"id", "type", "title", "text", "authors", "journal", "year", "doi", "pmid", "url", "source_ids"}
+        return cls(
+            id=data["id"],
+            type=data["type"],
+            title=data["title"],
+            text=data.get("text") or "",
+            authors=data.get("authors") or "",
+            journal=data.get("journal") or "",
+            year=data.get("year"),
+            doi=data.get("doi"),
+            pmid=data.get("pmid"),
+            url=data.get("url"),
+            extra={k: v for k, v in data.items() if k not in core},
+            source_ids=tuple(data.get("source_ids") or (data["id"],)),
+        )
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A piece of a record small enough for the encoder: the title, or the title plus a window of sentences.
+
+    ``start`` and ``end`` locate ``body`` inside the record's text (``-1`` for the title-only passage), so any
+    quote taken from a passage is verbatim source text.
+    """
+
+    record_id: str
+    ordinal: int
+    title: str
+    body: str
+    start: int = -1
+    end: int = -1
+
+    @property
+    def text(self) -> str:
+        """What the encoder reads."""
+        return f"{self.title}. {self.body}" if self.body else self.title
+
+    @property
+    def matched_text(self) -> str:
+        return self.body or self.title
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A ranked record returned by search, with the passage that matched best."""
+
+    rank: int
+    score: float
+    record: Record
+    passage: Passage
+
+    def to_dict(self) -> dict[str, Any]:
+        r = self.record
+        return {
+            "rank": self.rank,
+            "score": round(float(self.score), 4),
+            "id": r.id,
+            "type": r.type,
+            "title": r.title,
+            "text": self.passage.matched_text,
+            "authors": r.authors,
+            "journal": r.journal,
+            "year": r.year,
+            "doi": r.doi,
+            "pmid": r.pmid,
+            "url": r.link,
+        }
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A numbered reference in an answer; ``quote`` is the verbatim source sentence that supports the claim."""
+
+    n: int
+    record: Record
+    quote: str
+
+    def to_dict(self) -> dict[str, Any]:
+        r = self.record
+        return {
+            "n": self.n,
+            "id": r.id,
+            "title": r.title,
+            "authors": r.authors,
+            "journal": r.journal,
+            "year": r.year,
+            "doi": r.doi,
+            "pmid": r.pmid,
+            "url": r.link,
+            "quote": self.quote,
+        }
+
+    def reference_line(self) -> str:
+        """``[n] Authors (year). Title. Journal. link``, as printed under an answer."""
+        r = self.record
+        bits = [f"[{self.n}]"]
+        if r.authors:
+            bits.append(r.short_authors + (f" ({r.year})." if r.year else ""))
+        elif r.year:
+            bits.append(f"({r.year}).")
+        bits.append(r.title.rstrip(".") + ".")
+        if r.journal:
+            bits.append(r.journal.rstrip(".") + ".")
+        if r.link:
+            bits.append(r.link)
+        return " ".join(bits)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A composed answer: text whose sentences each end with ``[n]``, and the citations they point to."""
+
+    question: str
+    text: str
+    citations: tuple[Citation, ...] = ()
+    refused: bool = False
+    reason: str = ""
+    hits: tuple[Hit, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "refused": self.refused,
+            "reason": self.reason,
+            "citations": [c.to_dict() for c in self.citations],
+        }
