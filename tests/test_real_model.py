@@ -1,0 +1,56 @@
+"""End-to-end checks on the real packaged all-MiniLM-L6-v2 and the shipped corpus (acceptance items 2-4)."""
+
+import json
+
+import pytest
+
+from assistant import Answerer, Retriever
+from assistant.cli import main
+from assistant.text import sentences
+from conftest import SHIPPED
+
+pytestmark = pytest.mark.model
+
+
+def test_jak_query_finds_the_jak_paper_once(shipped_minilm_kb, capsys):
+    assert main(["search", "JAK1 JAK2 loss of function", "-k", "5", "--json", "--index", str(shipped_minilm_kb)]) == 0
+    hits = json.loads(capsys.readouterr().out)
+    titles = [h["title"] for h in hits]
+    assert "Primary Resistance to PD-1 Blockade Mediated by JAK1/2 Mutations" in titles
+    assert len({h["id"] for h in hits}) == len(hits) == 5
+
+
+@pytest.mark.parametrize("query", ["gut microbiome anti-PD-1", "Gut microbiome modulates response",
+                                   "resistance to immune checkpoint inhibitors"])
+def test_no_paper_appears_twice(shipped_minilm_kb, query):
+    hits = Retriever.load(shipped_minilm_kb).search(query, k=20)
+    keys = [h.record.doi or h.record.pmid or h.record.id for h in hits]
+    assert len(keys) == len(set(keys))
+
+
+def test_microbiome_question_cites_the_microbiome_trials(shipped_minilm_kb):
+    answer = Answerer(Retriever.load(shipped_minilm_kb)).answer(
+        "Does the gut microbiome affect response to anti-PD-1 therapy?")
+    assert not answer.refused
+    authors = " ".join(c.record.authors for c in answer.citations)
+    assert "Gopalakrishnan" in authors or "Routy" in authors
+    for c in answer.citations:
+        assert c.quote == c.record.title or c.quote in sentences(c.record.text)
+
+
+def test_off_topic_refused_and_on_topic_answered(shipped_minilm_kb, capsys):
+    assert main(["ask", "What is the capital of Australia?", "--json", "--index", str(shipped_minilm_kb)]) == 0
+    assert json.loads(capsys.readouterr().out)["refused"] is True
+    assert main(["ask", "How does PTEN loss cause resistance to immunotherapy?", "--json", "--index",
+                 str(shipped_minilm_kb)]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["refused"] is False and answer["citations"]
+    corpus = {}
+    for path in SHIPPED.glob("*.jsonl"):
+        for line in path.read_text().splitlines():
+            row = json.loads(line)
+            corpus.setdefault(row.get("doi") or row["id"], []).append(row)
+    for c in answer["citations"]:
+        sources = [r for rows in corpus.values() for r in rows if r["id"] == c["id"] or (c["doi"] and r.get("doi")
+                                                                                           == c["doi"])]
+        assert any(c["quote"] in r["title"] or c["quote"] in r.get("text", "") for r in sources)

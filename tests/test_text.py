@@ -1,0 +1,49 @@
+from assistant.corpus import merge_records, read_corpus_dir
+from assistant.passages import record_passages
+from assistant.text import sentence_spans, sentences
+from assistant.types import Record
+from conftest import SHIPPED
+
+
+def test_sentences_keep_abbreviations_decimals_and_initials():
+    text = ("Wei S. C. et al. reported it in Fig. 2 of the paper. The effect was 2.5-fold (p < 0.05). "
+            "However, e.g. in mice it failed! Was it real? Yes.")
+    assert sentences(text) == [
+        "Wei S. C. et al. reported it in Fig. 2 of the paper.",
+        "The effect was 2.5-fold (p < 0.05).",
+        "However, e.g. in mice it failed!",
+        "Was it real?",
+        "Yes.",
+    ]
+
+
+def test_spans_are_verbatim_on_every_shipped_abstract():
+    for record in read_corpus_dir(SHIPPED):
+        for start, end in sentence_spans(record.text):
+            piece = record.text[start:end]
+            assert piece and piece == piece.strip()
+        joined = " ".join(sentences(record.text))
+        assert joined.split() == record.text.split()
+
+
+def test_passages_fit_the_encoder_and_cover_the_text():
+    for record in merge_records(read_corpus_dir(SHIPPED)):
+        passages = record_passages(record, max_words=150)
+        assert passages and all(p.record_id == record.id for p in passages)
+        for p in passages:
+            if p.body:
+                assert record.text[p.start:p.end] == p.body
+                assert len(p.body.split()) <= 150 or len(sentences(p.body)) == 1
+        if record.text:
+            covered = set()
+            for p in passages:
+                covered.update(range(p.start, p.end))
+            assert all(i in covered for i in range(len(record.text)) if not record.text[i].isspace())
+
+
+def test_long_abstract_is_split_with_overlap():
+    text = " ".join(f"Sentence number {i} talks about PD-1 resistance in some detail here." for i in range(60))
+    passages = record_passages(Record("x", "abstract", "T", text), max_words=50)
+    assert len(passages) > 5
+    for a, b in zip(passages, passages[1:]):
+        assert b.start < a.end  # one sentence of overlap

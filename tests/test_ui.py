@@ -1,0 +1,82 @@
+import socket
+import urllib.request
+
+import pytest
+
+from assistant import Answerer, Retriever, load_settings
+from assistant.pipeline import build_knowledge_base
+from assistant.render import answer_markdown, escape_markdown, sources_html
+from assistant.types import Answer, Citation, Record
+from assistant.ui import EXAMPLES, build_app, respond
+from conftest import FAKE, write_jsonl
+
+XSS = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture
+def answerer(small_corpus, tmp_path):
+    build_knowledge_base(corpus=small_corpus, index=tmp_path / "kb", model=FAKE)
+    return Answerer(Retriever.load(tmp_path / "kb"), load_settings({"min_score": 0.2}))
+
+
+def test_respond_streams_the_answer_and_fills_the_sources(answerer):
+    steps = list(respond(answerer, "gut microbiome anti-PD-1 immunotherapy response", []))
+    assert len(steps) >= 2
+    history, panel = steps[-1]
+    assert history[0] == {"role": "user", "content": "gut microbiome anti-PD-1 immunotherapy response"}
+    assert history[-1]["role"] == "assistant"
+    assert "](https://pubmed.ncbi.nlm.nih.gov/2/)" in history[-1]["content"]
+    assert 'id="source-1"' in panel and "Gopalakrishnan" in panel
+    assert 'href="https://pubmed.ncbi.nlm.nih.gov/2/"' in panel
+    partial_history, partial_panel = steps[0]
+    assert partial_history[-1]["role"] == "assistant" and "Sources appear here" in partial_panel
+
+
+def test_respond_keeps_the_conversation_and_refuses_off_topic(answerer):
+    earlier = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+    history, panel = list(respond(answerer, "What is the capital of Australia?", earlier))[-1]
+    assert history[:2] == earlier and "can't answer" in history[-1]["content"]
+    assert "No source answers this question" in panel
+
+
+def test_respond_reports_errors_in_the_chat(answerer):
+    history, _ = list(respond(answerer, "x" * 3000, []))[-1]
+    assert history[-1]["content"].startswith("Error: the query is")
+
+
+def test_document_text_is_escaped(small_corpus, tmp_path):
+    write_jsonl(small_corpus / "evil.jsonl", [{"id": "evil", "type": "abstract", "title": XSS,
+                                                "text": f"PD-1 blockade fails {XSS} in mice.", "pmid": "99"}])
+    build_knowledge_base(corpus=small_corpus, index=tmp_path / "kb2", model=FAKE)
+    answerer = Answerer(Retriever.load(tmp_path / "kb2"), load_settings({"min_score": 0.0}))
+    history, panel = list(respond(answerer, "img src onerror alert PD-1 blockade fails in mice", []))[-1]
+    assert "<img" not in panel and "&lt;img src=x onerror=alert(1)&gt;" in panel
+    assert "<img" not in history[-1]["content"]
+
+
+def test_markdown_escaping_keeps_citation_links():
+    record = Record("r", "title", "T", pmid="5")
+    answer = Answer("q", "A *bold* <b>claim</b> [1].", (Citation(1, record, "A claim"),))
+    md = answer_markdown(answer.text, answer.citations)
+    assert "\\*bold\\*" in md and "&lt;b&gt;" in md
+    assert "[\\[1\\]](https://pubmed.ncbi.nlm.nih.gov/5/)" in md
+    assert escape_markdown("[x](javascript:alert(1))").startswith("\\[x\\]\\(")
+    assert "source-1" in sources_html(answer)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_app_builds_and_serves_on_loopback(answerer):
+    app = build_app(answerer)
+    port = free_port()
+    app.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30).read().decode()
+        assert "Checkpoint QA" in page
+    finally:
+        app.close()
+    assert len(EXAMPLES) >= 3
