@@ -54,3 +54,19 @@ def test_off_topic_refused_and_on_topic_answered(shipped_minilm_kb, capsys):
         sources = [r for rows in corpus.values() for r in rows if r["id"] == c["id"] or (c["doi"] and r.get("doi")
                                                                                            == c["doi"])]
         assert any(c["quote"] in r["title"] or c["quote"] in r.get("text", "") for r in sources)
+
+
+def _questions(name):
+    from conftest import ROOT
+    path = ROOT / "tests" / "data" / name
+    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_refusal_gate_separates_off_topic_from_on_topic(shipped_minilm_kb):
+    answerer = Answerer(Retriever.load(shipped_minilm_kb))
+    on, off = _questions("on_topic_questions.txt"), _questions("off_topic_questions.txt")
+    assert len(on) >= 30 and len(off) >= 30
+    answered = sum(not answerer.answer(q).refused for q in on)
+    refused = sum(answerer.answer(q).refused for q in off)
+    assert answered / len(on) >= 0.9, answered
+    assert refused / len(off) >= 0.9, refused
