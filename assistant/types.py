@@ -65,6 +65,11 @@ class Record:
         parts = [p for p in (who, str(self.year) if self.year else "") if p]
         return " ".join(parts) or self.title[:60]
 
+    def bibliographic(self) -> dict[str, Any]:
+        """The fields every front end shows for a paper: id, type, title, authors, journal, year, doi, pmid, url."""
+        return {"id": self.id, "type": self.type, "title": self.title, "authors": self.authors,
+                "journal": self.journal, "year": self.year, "doi": self.doi, "pmid": self.pmid, "url": self.link}
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -135,21 +140,8 @@ class Hit:
     passage: Passage
 
     def to_dict(self) -> dict[str, Any]:
-        r = self.record
-        return {
-            "rank": self.rank,
-            "score": round(float(self.score), 4),
-            "id": r.id,
-            "type": r.type,
-            "title": r.title,
-            "text": self.passage.matched_text,
-            "authors": r.authors,
-            "journal": r.journal,
-            "year": r.year,
-            "doi": r.doi,
-            "pmid": r.pmid,
-            "url": r.link,
-        }
+        return {"rank": self.rank, "score": round(float(self.score), 4), **self.record.bibliographic(),
+                "text": self.passage.matched_text}
 
 
 @dataclass(frozen=True)
@@ -161,19 +153,7 @@ class Citation:
     quote: str
 
     def to_dict(self) -> dict[str, Any]:
-        r = self.record
-        return {
-            "n": self.n,
-            "id": r.id,
-            "title": r.title,
-            "authors": r.authors,
-            "journal": r.journal,
-            "year": r.year,
-            "doi": r.doi,
-            "pmid": r.pmid,
-            "url": r.link,
-            "quote": self.quote,
-        }
+        return {"n": self.n, **self.record.bibliographic(), "quote": self.quote}
 
     def reference_line(self) -> str:
         """``[n] Authors (year). Title. Journal. link``, as printed under an answer."""
