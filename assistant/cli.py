@@ -137,6 +137,81 @@ def ask(question, as_json, k, min_score, index, model):
 
 
 @cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["pubmed-xml", "medline", "ris", "bibtex", "csv", "jsonl"]),
+              default=None, help="Force a format instead of detecting it from the extension and content.")
+@click.option("--strict", is_flag=True, help="Stop at the first bad record (default: skip it and report it).")
+@index_option
+@model_option
+def ingest(paths, fmt, strict, index, model):
+    """Add PubMed XML, MEDLINE, RIS, BibTeX, PubMed CSV or JSON Lines files to a knowledge base.
+
+    Records are matched by PMID, then DOI, then title; only new or changed text is embedded, and the
+    knowledge base is swapped in atomically.
+
+    \b
+    Example:
+      checkpoint-qa ingest pubmed-export.xml my-library.ris --index ~/kb/melanoma
+    """
+    from .ingest import ingest as run_ingest
+    settings = load_settings({"index": index, "model": model})
+    report = run_ingest(paths, fmt=fmt, strict=strict, settings=settings, progress=sys.stderr.isatty())
+    _print_report(report)
+    if report.rejected and not (report.added or report.updated or report.unchanged or report.removed):
+        raise AssistantError(f"nothing ingested: all {len(report.rejected)} input(s) rejected")
+
+
+def _print_report(report) -> None:
+    for item in report.rejected:
+        click.echo(f"rejected: {item}", err=True)
+    click.echo(report.summary())
+
+
+@cli.command()
+@click.argument("ids", nargs=-1, required=True)
+@index_option
+def remove(ids, index):
+    """Remove records by id, PMID or DOI from a knowledge base.
+
+    \b
+    Example:
+      checkpoint-qa remove pmid:27903500 10.1126/science.aan3706
+    """
+    from .ingest import remove as run_remove
+    report = run_remove(ids, settings=load_settings({"index": index}))
+    _print_report(report)
+    if report.rejected and not report.removed:
+        raise AssistantError("nothing removed")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@index_option
+def info(as_json, index):
+    """Show what a knowledge base holds: records by type, years, model, size, build date.
+
+    \b
+    Example:
+      checkpoint-qa info --index ~/kb/melanoma
+    """
+    from .store import KnowledgeBase, describe
+    settings = load_settings({"index": index})
+    facts = describe(KnowledgeBase.load(settings.index_dir))
+    if as_json:
+        _emit_json(facts)
+        return
+    click.echo(f"knowledge base: {facts['path']}")
+    click.echo(f"records:        {facts['records']} ({', '.join(f'{n} {t}' for t, n in facts['types'].items())})")
+    click.echo(f"passages:       {facts['passages']}")
+    years = facts["years"]
+    click.echo(f"years:          {years['min']}–{years['max']} ({years['unknown']} without a year)" if years["min"]
+               else "years:          unknown")
+    click.echo(f"model:          {facts['model']} ({facts['dimension']} dimensions)")
+    click.echo(f"size on disk:   {facts['bytes'] / 1e6:.1f} MB")
+    click.echo(f"built:          {facts['built_at']} (checkpoint-qa {facts['package_version']})")
+
+
+@cli.command()
 @click.option("--host", default=None, help="Address to bind (default 127.0.0.1; env CHECKPOINT_QA_HOST).")
 @click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port (default 7860).")
 @click.option("--build/--no-build", "build_first", default=True, show_default=True,

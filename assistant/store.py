@@ -172,6 +172,28 @@ class KnowledgeBase:
         return cls(version, manifest, records, passages, vectors)
 
 
+def describe(kb: KnowledgeBase) -> dict:
+    """Plain facts about a loaded knowledge base, for ``checkpoint-qa info`` and the UI."""
+    years = [r.year for r in kb.records if r.year]
+    types: dict[str, int] = {}
+    for record in kb.records:
+        types[record.type] = types.get(record.type, 0) + 1
+    return {
+        "path": str(kb.path.parent),
+        "records": len(kb.records),
+        "passages": len(kb.passages),
+        "types": dict(sorted(types.items(), key=lambda item: -item[1])),
+        "years": {"min": min(years, default=None), "max": max(years, default=None),
+                  "unknown": len(kb.records) - len(years)},
+        "model": kb.model,
+        "dimension": kb.dimension,
+        "bytes": sum(f.stat().st_size for f in kb.path.iterdir() if f.is_file()),
+        "built_at": kb.manifest.get("built_at"),
+        "package_version": kb.manifest.get("package_version"),
+        "format_version": kb.manifest.get("format_version"),
+    }
+
+
 def _previous_vectors(index_dir: Path, model: str, dimension: int) -> dict[str, np.ndarray]:
     """Vectors of the live version keyed by passage hash, when it was built with the same model."""
     try:

@@ -12,11 +12,13 @@ from typing import Any, Iterator
 
 from ..errors import CorpusError
 from ..types import RECORD_TYPES, Record
+from .records import Rejected
 
 CORE_FIELDS = {"id", "type", "title", "text", "authors", "journal", "year", "doi", "pmid", "url"}
 EXTRA_FIELDS = {
     "ref_number", "cited_by", "cited_in_review_ref", "topics", "keywords", "source", "license", "volume", "issue",
-    "pages", "pub_date", "mesh_terms", "publication_types", "language", "source_ids",
+    "pages", "pub_date", "mesh_terms", "publication_types", "language", "sections", "citation", "pmcid",
+    "merged_types", "source_ids",
 }
 KNOWN_FIELDS = CORE_FIELDS | EXTRA_FIELDS
 
@@ -63,8 +65,8 @@ def record_from_json(data: Any, where: str) -> Record:
     )
 
 
-def read_jsonl(path: Path) -> Iterator[Record]:
-    """Yield the records of one JSON Lines file; blank lines are skipped."""
+def jsonl_items(path: Path) -> Iterator[Record | Rejected]:
+    """Yield each line's record, or a rejection naming file and line; blank lines are skipped."""
     path = Path(path)
     try:
         handle = path.open("r", encoding="utf-8")
@@ -79,10 +81,22 @@ def read_jsonl(path: Path) -> Iterator[Record]:
                 try:
                     data = json.loads(line)
                 except json.JSONDecodeError as exc:
-                    raise CorpusError(f"{where}: not valid JSON ({exc.msg}, column {exc.colno})") from None
-                yield record_from_json(data, where)
+                    yield Rejected(where, f"not valid JSON ({exc.msg}, column {exc.colno})")
+                    continue
+                try:
+                    yield record_from_json(data, where)
+                except CorpusError as exc:
+                    yield Rejected(where, str(exc).removeprefix(f"{where}: "))
         except UnicodeDecodeError as exc:
             raise CorpusError(f"{path}: not UTF-8 text (byte {exc.start}); save the file as UTF-8") from None
+
+
+def read_jsonl(path: Path) -> Iterator[Record]:
+    """Yield the records of one JSON Lines file, stopping at the first bad line with its location."""
+    for item in jsonl_items(path):
+        if isinstance(item, Rejected):
+            raise CorpusError(str(item))
+        yield item
 
 
 def read_corpus_dir(path: Path) -> list[Record]:
