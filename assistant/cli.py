@@ -168,6 +168,38 @@ def _print_report(report) -> None:
 
 
 @cli.command()
+@click.option("--query", required=True, help="PubMed search terms, as typed on the PubMed site.")
+@click.option("--max", "max_records", type=click.IntRange(1, 100000), default=500, show_default=True,
+              help="Most records to fetch.")
+@click.option("--since", default=None, help="Only records entered on or after this date (YYYY-MM-DD).")
+@click.option("--strict", is_flag=True, help="Stop at the first bad record.")
+@index_option
+@model_option
+def fetch(query, max_records, since, strict, index, model):
+    """Build or extend a knowledge base from a PubMed query (NCBI E-utilities; needs the internet).
+
+    Set NCBI_API_KEY and NCBI_EMAIL in the environment for NCBI's higher rate limit. Downloads are cached
+    in the knowledge base folder, so an interrupted fetch resumes where it stopped.
+
+    \b
+    Example:
+      checkpoint-qa fetch --query "PD-1 resistance melanoma" --max 200 --since 2020-01-01 --index ~/kb/pd1
+    """
+    from .fetch import EUtilsClient, download
+    from .ingest import ingest as run_ingest
+    settings = load_settings({"index": index, "model": model})
+    client = EUtilsClient(settings.eutils_url)
+    paths = download(client, query, settings.index_dir / "fetch-cache", max_records, since,
+                     progress=sys.stderr.isatty())
+    if not paths:
+        click.echo(f"PubMed found no records for {query!r}; nothing changed")
+        return
+    click.echo(f"fetched {len(paths)} batch(es) of PubMed XML", err=True)
+    report = run_ingest(paths, fmt="pubmed-xml", strict=strict, settings=settings, progress=sys.stderr.isatty())
+    _print_report(report)
+
+
+@cli.command()
 @click.argument("ids", nargs=-1, required=True)
 @index_option
 def remove(ids, index):

@@ -42,6 +42,7 @@ class Settings:
     max_citations: int = 5
     host: str = "127.0.0.1"
     port: int = 7860
+    eutils_url: str | None = None
 
     @property
     def index_dir(self) -> Path:
@@ -64,7 +65,7 @@ def _coerce(name: str, raw: Any, typ: type) -> Any:
 
 
 _TYPES = {"index": Path, "corpus": Path, "model": str, "k": int, "min_score": float, "max_citations": int,
-          "host": str, "port": int}
+          "host": str, "port": int, "eutils_url": str}
 
 
 def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
