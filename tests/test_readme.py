@@ -25,3 +25,12 @@ def test_library_example_runs(shipped_minilm_kb, monkeypatch, capsys):
     exec(compile(blocks[0], "README.md", "exec"), {})
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 5 and "JAK1/2" in lines[0]
+
+
+def test_ingest_example_runs(tmp_path, monkeypatch, capsys):
+    block = next(b for b in python_blocks() if "ingest" in b)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CHECKPOINT_QA_MODEL", "hash:256")
+    (tmp_path / "export.xml").write_bytes((ROOT / "tests" / "fixtures" / "pubmed_efetch.xml").read_bytes())
+    exec(compile(block, "README.md", "exec"), {})
+    assert capsys.readouterr().out.startswith("added 2, updated 0, unchanged 0, removed 0, rejected 0")
