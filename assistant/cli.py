@@ -30,12 +30,6 @@ def model_option(f):
     return click.option("--model", default=None, help=MODEL_HELP)(f)
 
 
-def _retriever(index, model):
-    from .retriever import Retriever
-    settings = load_settings({"index": index, "model": model})
-    return Retriever.load(settings=settings), settings
-
-
 def _emit_json(value) -> None:
     click.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
@@ -78,18 +72,29 @@ def build(corpus, index, model):
 @click.option("--year-max", type=int, default=None, help="Only papers up to this year.")
 @click.option("--type", "types", multiple=True, type=click.Choice(["abstract", "reference_title", "title"]),
               help="Only these record types (repeatable).")
+@click.option("--publication-type", "publication_types", multiple=True,
+              help="Only these publication types, e.g. 'Review' (repeatable).")
+@click.option("--journal", "journals", multiple=True, help="Only these journals (repeatable).")
+@click.option("--mesh", multiple=True, help="Only records with this MeSH term (repeatable).")
+@click.option("--mode", type=click.Choice(["hybrid", "dense", "sparse"]), default=None,
+              help="Retrieval mode (default hybrid: BM25 and dense fused by reciprocal rank).")
+@click.option("--mmr", type=float, default=None, help="Diversify the top hits (maximal marginal relevance, e.g. 0.7).")
 @index_option
 @model_option
-def search(query, k, as_json, year_min, year_max, types, index, model):
+def search(query, k, as_json, year_min, year_max, types, publication_types, journals, mesh, mode, mmr, index,
+           model):
     """Rank the papers of a knowledge base for QUERY; each paper appears once.
 
     \b
     Example:
       checkpoint-qa search "JAK1 JAK2 loss of function" -k 5 --json
+      checkpoint-qa search "CD279 resistance" --year-min 2018 --mode sparse
     """
-    from .retriever import Filters
-    retriever, _ = _retriever(index, model)
-    hits = retriever.search(query, k, Filters(year_min, year_max, tuple(types)))
+    from .retriever import Filters, Retriever
+    settings = load_settings({"index": index, "model": model, "mode": mode, "mmr": mmr})
+    retriever = Retriever.load(settings=settings)
+    filters = Filters(year_min, year_max, tuple(types), tuple(publication_types), tuple(journals), tuple(mesh))
+    hits = retriever.search(query, k, filters)
     if as_json:
         _emit_json([h.to_dict() for h in hits])
         return
@@ -100,9 +105,8 @@ def search(query, k, as_json, year_min, year_max, types, index, model):
         meta = ", ".join(str(x) for x in (r.short_authors, r.year, r.journal) if x)
         click.echo(f"{hit.rank:>2}. [{hit.score:.3f}] {r.title}")
         click.echo(f"    {meta}  {r.link or ''}".rstrip())
-        if hit.passage.body:
-            snippet = hit.passage.body if len(hit.passage.body) < 240 else hit.passage.body[:237] + "..."
-            click.echo(f"    {snippet}")
+        for sentence in hit.matches if hit.passage.body else ():
+            click.echo(f"    > {sentence if len(sentence) < 240 else sentence[:237] + '...'}")
 
 
 @cli.command()
@@ -241,6 +245,41 @@ def info(as_json, index):
     click.echo(f"model:          {facts['model']} ({facts['dimension']} dimensions)")
     click.echo(f"size on disk:   {facts['bytes'] / 1e6:.1f} MB")
     click.echo(f"built:          {facts['built_at']} (checkpoint-qa {facts['package_version']})")
+
+
+@cli.group(name="eval")
+def eval_group():
+    """Measure retrieval on public benchmarks (BEIR layout)."""
+
+
+@eval_group.command(name="retrieval")
+@click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Folder with corpus.jsonl[.gz], queries.jsonl and qrels.tsv.")
+@click.option("--split", default="test", show_default=True, help="Queries of this split (when queries have one).")
+@click.option("--qrels", default=None, help="Relevance file inside --data (default qrels.tsv).")
+@click.option("--method", "methods", multiple=True, type=click.Choice(["bm25", "dense", "hybrid"]),
+              help="Methods to score (default all three).")
+@click.option("--rrf-k", type=int, default=None, help="Reciprocal rank fusion constant (default 60).")
+@click.option("--dense-weight", type=float, default=None, help="Weight of the dense ranking in fusion.")
+@click.option("--sparse-weight", type=float, default=None, help="Weight of the BM25 ranking in fusion.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@model_option
+def eval_retrieval(data_dir, split, qrels, methods, rrf_k, dense_weight, sparse_weight, as_json, model):
+    """Score BM25, dense and hybrid retrieval: nDCG@10, Recall@1/10/100, MRR@10.
+
+    Builds a throw-away index of the benchmark corpus; nothing is written to your knowledge bases.
+
+    \b
+    Example:
+      checkpoint-qa eval retrieval --data ../shared/eval/scifact
+      checkpoint-qa eval retrieval --data ../shared/eval/scifact --split train --qrels qrels_train.tsv --json
+    """
+    from .evaluate import METHODS, evaluate_retrieval, format_table, load_beir
+    settings = load_settings({"model": model, "rrf_k": rrf_k, "dense_weight": dense_weight,
+                              "sparse_weight": sparse_weight})
+    data = load_beir(data_dir, split or None, qrels)
+    result = evaluate_retrieval(data, settings, methods or METHODS, progress=sys.stderr.isatty())
+    click.echo(json.dumps(result, indent=2) if as_json else format_table(result))
 
 
 @cli.command()

@@ -43,6 +43,13 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 7860
     eutils_url: str | None = None
+    mode: str = "hybrid"
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    sparse_weight: float = 1.0
+    depth: int = 100
+    mmr: float = 0.0
+    synonyms: Path | None = None
 
     @property
     def index_dir(self) -> Path:
@@ -65,7 +72,10 @@ def _coerce(name: str, raw: Any, typ: type) -> Any:
 
 
 _TYPES = {"index": Path, "corpus": Path, "model": str, "k": int, "min_score": float, "max_citations": int,
-          "host": str, "port": int, "eutils_url": str}
+          "host": str, "port": int, "eutils_url": str,
+          "mode": str, "rrf_k": int, "dense_weight": float, "sparse_weight": float, "depth": int, "mmr": float,
+          "synonyms": Path}
+MODES = ("hybrid", "dense", "sparse")
 
 
 def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
@@ -91,4 +101,10 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
     settings = replace(Settings(), **values)
     if settings.k < 1 or settings.k > 1000:
         raise ConfigError(f"k must be between 1 and 1000, got {settings.k}")
+    if settings.mode not in MODES:
+        raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {settings.mode!r}")
+    if not 0.0 <= settings.mmr < 1.0:
+        raise ConfigError(f"mmr must be 0 (off) or a trade-off below 1, such as 0.7; got {settings.mmr}")
+    if settings.rrf_k < 1 or settings.depth < 1:
+        raise ConfigError("rrf_k and depth must be positive")
     return settings

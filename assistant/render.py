@@ -70,12 +70,12 @@ def sources_html(answer: Answer | None) -> str:
         return ('<div class="cqa-empty">No source answers this question. Closest matches: '
                 + "; ".join(html.escape(h.record.title) for h in answer.hits[:3]) + "</div>") if answer.hits else \
             '<div class="cqa-empty">No sources.</div>'
-    scores = {h.record.id: h.score for h in answer.hits}
+    scores = {h.record.id: h.dense_score for h in answer.hits}
     return "".join(source_card(c.n, c.record, c.quote, scores.get(c.record.id)) for c in answer.citations)
 
 
 def hits_html(hits: Iterable[Hit]) -> str:
-    return "".join(source_card(h.rank, h.record, h.passage.matched_text, h.score) for h in hits)
+    return "".join(source_card(h.rank, h.record, h.passage.matched_text, h.dense_score) for h in hits)
 
 
 def corpus_summary(records) -> str:

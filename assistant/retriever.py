@@ -1,9 +1,12 @@
-"""The embeddable retriever: dense search over passages, one hit per paper, optional filters.
+"""The embeddable retriever: hybrid BM25 + dense search over passages, one hit per paper, filters, diversity.
 
-FAISS ranks passages by inner product of unit vectors (cosine). A paper's score is its best passage's score, so
-a paper is returned once with the passage that matched. Filters (year range, record types) are applied before
-ranking: the filtered passages are scored exactly, so the best records inside the filter come back even when
-they rank low overall.
+Dense search ranks passages by cosine (FAISS inner product on unit vectors); sparse search ranks them by BM25 with
+the biomedical analyser and synonym expansion. Each side first turns its passage ranking into a paper ranking
+(a paper scores as its best passage), then reciprocal rank fusion combines the two paper rankings:
+``sum(weight / (rrf_k + rank))``, the recipe that MedRAG found best for PubMed questions. Filters (years, record
+types, publication types, journals, MeSH terms) select passages before anything is ranked, so the best papers
+inside a filter come back even when they rank low overall. Optional maximal marginal relevance reorders the top
+papers so they are not near-copies of each other.
 """
 
 from __future__ import annotations
@@ -17,29 +20,48 @@ from .config import DEFAULT_MODEL, Settings, load_settings
 from .encoders import Encoder, get_encoder
 from .errors import AssistantError, IndexMismatchError
 from .store import KnowledgeBase, _build_hint
+from .synonyms import SynonymTable, load_table
+from .analysis import tokens
+from .text import sentence_spans
 from .types import Hit, Record
 
 MAX_QUERY_CHARS = 2000
+MAX_K = 1000
+
+
+def _lower(values) -> set[str]:
+    return {str(v).lower() for v in values or ()}
 
 
 @dataclass(frozen=True)
 class Filters:
+    """Restrict a search; every field that is set must hold (values inside one field are alternatives)."""
+
     year_min: int | None = None
     year_max: int | None = None
     types: tuple[str, ...] = ()
+    publication_types: tuple[str, ...] = ()
+    journals: tuple[str, ...] = ()
+    mesh: tuple[str, ...] = ()
 
     def __bool__(self) -> bool:
-        return self.year_min is not None or self.year_max is not None or bool(self.types)
+        return any(v not in (None, ()) for v in (self.year_min, self.year_max, self.types, self.publication_types,
+                                                 self.journals, self.mesh))
 
     def accepts(self, record: Record) -> bool:
         if self.year_min is not None and (record.year is None or record.year < self.year_min):
             return False
         if self.year_max is not None and (record.year is None or record.year > self.year_max):
             return False
-        if self.types:
-            kinds = set(record.extra.get("merged_types") or ()) | {record.type}
-            if not kinds & set(self.types):
-                return False
+        if self.types and not ({record.type, *(record.extra.get("merged_types") or ())} & set(self.types)):
+            return False
+        if self.publication_types and not (_lower(record.extra.get("publication_types"))
+                                           & _lower(self.publication_types)):
+            return False
+        if self.journals and record.journal.lower() not in _lower(self.journals):
+            return False
+        if self.mesh and not (_lower(record.extra.get("mesh_terms")) & _lower(self.mesh)):
+            return False
         return True
 
 
@@ -52,14 +74,40 @@ def check_query(query: str) -> str:
     return query
 
 
+def best_per_record(passage_rows: np.ndarray, scores: np.ndarray, passage_record: np.ndarray,
+                    depth: int) -> list[tuple[int, int, float]]:
+    """``(record_row, passage_row, score)`` for the ``depth`` best papers, from passages sorted by score."""
+    out, seen = [], set()
+    for row, score in zip(passage_rows.tolist(), scores.tolist()):
+        record = int(passage_record[row])
+        if record not in seen:
+            seen.add(record)
+            out.append((record, row, score))
+            if len(out) == depth:
+                break
+    return out
+
+
+def rrf(rankings: list[tuple[list[int], float]], rrf_k: int) -> dict[int, float]:
+    """Reciprocal rank fusion of record rankings, each with a weight."""
+    fused: dict[int, float] = {}
+    for ranking, weight in rankings:
+        for rank, record in enumerate(ranking, start=1):
+            fused[record] = fused.get(record, 0.0) + weight / (rrf_k + rank)
+    return fused
+
+
 class Retriever:
     """Search a built knowledge base: ``Retriever.load(index_dir).search("JAK1 loss", k=5)``."""
 
-    def __init__(self, kb: KnowledgeBase, encoder: Encoder):
+    def __init__(self, kb: KnowledgeBase, encoder: Encoder, settings: Settings | None = None,
+                 synonyms: SynonymTable | None = None):
         if encoder.name != kb.model:
             self._mismatch(kb, encoder.name)
         self.kb = kb
         self.encoder = encoder
+        self.settings = settings or load_settings({})
+        self.synonyms = synonyms or load_table(str(self.settings.synonyms) if self.settings.synonyms else None)
 
     @classmethod
     def load(cls, index_dir: str | Path | None = None, model: str | None = None,
@@ -75,7 +123,7 @@ class Retriever:
             raise IndexMismatchError(
                 f"model {chosen!r} gives {encoder.dimension}-dimensional vectors but the knowledge base at "
                 f"{settings.index_dir} holds {kb.dimension}; rebuild with: {_build_hint(settings.index_dir, chosen)}")
-        return cls(kb, encoder)
+        return cls(kb, encoder, settings)
 
     @staticmethod
     def _mismatch(kb: KnowledgeBase, chosen: str):
@@ -86,45 +134,128 @@ class Retriever:
     def embed_query(self, query: str) -> np.ndarray:
         return self.encoder.encode_batch([query])[0]
 
-    def search(self, query: str, k: int = 8, filters: Filters | None = None) -> list[Hit]:
-        """Rank papers for ``query``; each paper appears once, with its best passage."""
-        query = check_query(query)
-        if k < 1:
-            raise AssistantError(f"k must be at least 1, got {k}")
-        vector = self.embed_query(query)
-        return self.search_vector(vector, k, filters)
+    # -- the two sides -------------------------------------------------------------------------------------------
 
-    def search_vector(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[Hit]:
+    def passage_mask(self, filters: Filters | None) -> np.ndarray | None:
+        if not filters:
+            return None
+        allowed = np.array([filters.accepts(r) for r in self.kb.records], dtype=bool)
+        return allowed[self.kb.passage_record]
+
+    def dense_papers(self, vector: np.ndarray, depth: int, mask: np.ndarray | None = None) \
+            -> list[tuple[int, int, float]]:
         kb = self.kb
-        if filters:
-            allowed = np.array([filters.accepts(r) for r in kb.records], dtype=bool)
-            rows = np.flatnonzero(allowed[kb.passage_record])
+        if mask is not None:
+            rows = np.flatnonzero(mask)
             scores = np.asarray(kb.vectors[rows]) @ vector
             order = np.argsort(-scores, kind="stable")
-            ranked = zip(rows[order].tolist(), scores[order].tolist())
-        else:
-            ranked = self._dense_ranking(vector, k)
-        hits: list[Hit] = []
-        seen: set[int] = set()
-        for passage_row, score in ranked:
-            record_row = int(kb.passage_record[passage_row])
-            if record_row in seen:
-                continue
-            seen.add(record_row)
-            hits.append(Hit(len(hits) + 1, float(score), kb.records[record_row], kb.passages[passage_row]))
-            if len(hits) == k:
-                break
-        return hits
-
-    def _dense_ranking(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """Passages by score, deep enough to hold ``k`` distinct papers (or every passage)."""
-        total = len(self.kb.passages)
-        depth = min(total, max(k * 8, 64))
+            return best_per_record(rows[order], scores[order], kb.passage_record, depth)
+        total = len(kb.passages)
+        fetch = min(total, max(depth * 4, 64))
         query = vector.reshape(1, -1).astype(np.float32)
         while True:
-            scores, ids = self.kb.index.search(query, depth)
-            ranked = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
-            papers = len({int(self.kb.passage_record[i]) for i, _ in ranked})
-            if papers >= k or depth >= total:
-                return ranked
-            depth = min(total, depth * 4)
+            scores, ids = kb.index.search(query, fetch)
+            keep = ids[0] >= 0
+            papers = best_per_record(ids[0][keep], scores[0][keep], kb.passage_record, depth)
+            if len(papers) >= depth or fetch >= total:
+                return papers
+            fetch = min(total, fetch * 4)
+
+    def sparse_papers(self, query: str, depth: int, mask: np.ndarray | None = None) -> list[tuple[int, int, float]]:
+        sparse = self.kb.sparse
+        scores = sparse.scores(sparse.query_tokens(query, self.synonyms), mask)
+        positive = np.flatnonzero(scores > 0)
+        if positive.size == 0:
+            return []
+        top = positive[np.argsort(-scores[positive], kind="stable")]
+        return best_per_record(top, scores[top], self.kb.passage_record, depth)
+
+    # -- search --------------------------------------------------------------------------------------------------
+
+    def search(self, query: str, k: int = 8, filters: Filters | None = None, mode: str | None = None,
+               vector: np.ndarray | None = None, matches: bool = True) -> list[Hit]:
+        """Rank papers for ``query``; each paper appears once, with its best passage and (``matches``) the
+        passage's sentences that share the most terms with the query."""
+        query = check_query(query)
+        if not 1 <= k <= MAX_K:
+            raise AssistantError(f"k must be between 1 and {MAX_K}, got {k}")
+        mode = mode or self.settings.mode
+        s = self.settings
+        depth = max(k, s.depth)
+        mask = self.passage_mask(filters)
+        if mask is not None and not mask.any():
+            return []
+        dense = sparse = []
+        if mode in ("dense", "hybrid"):
+            vector = self.embed_query(query) if vector is None else vector
+            dense = self.dense_papers(vector, depth, mask)
+        if mode in ("sparse", "hybrid"):
+            sparse = self.sparse_papers(query, depth, mask)
+        if mode == "dense":
+            ranked = [(r, score) for r, _, score in dense]
+        elif mode == "sparse":
+            ranked = [(r, score) for r, _, score in sparse]
+        else:
+            fused = rrf([([r for r, _, _ in dense], s.dense_weight), ([r for r, _, _ in sparse], s.sparse_weight)],
+                        s.rrf_k)
+            ranked = sorted(fused.items(), key=lambda item: -item[1])
+        if s.mmr and vector is not None and len(ranked) > k:
+            ranked = self._mmr(ranked[:max(k * 4, 20)], vector, k, s.mmr)
+        sparse_by_record = {r: score for r, _, score in sparse}
+        best_sparse_passage = {r: row for r, row, _ in sparse}
+        wanted = (set(tokens(query)) | set(self.synonyms.expansion(query))) if matches else None
+        return [self._hit(rank, record, score, vector, sparse_by_record.get(record),
+                          best_sparse_passage.get(record), wanted)
+                for rank, (record, score) in enumerate(ranked[:k], start=1)]
+
+    def _hit(self, rank: int, record_row: int, score: float, vector: np.ndarray | None,
+             sparse_score: float | None, sparse_row: int | None, wanted: set[str] | None) -> Hit:
+        kb = self.kb
+        rows = kb.passage_rows(record_row)
+        dense_score = None
+        if vector is not None:
+            cosines = np.asarray(kb.vectors[rows]) @ vector
+            best = int(rows[int(np.argmax(cosines))])
+            dense_score = float(cosines.max())
+        else:
+            best = sparse_row if sparse_row is not None else int(rows[0])
+        passage = kb.passages[best]
+        return Hit(rank, float(score), kb.records[record_row], passage, dense_score, sparse_score,
+                   self._matches(passage, wanted) if wanted else ())
+
+    @staticmethod
+    def _matches(passage, wanted: set[str], most: int = 2) -> tuple[str, ...]:
+        """The passage's sentences that share the most query terms (synonyms included)."""
+        if not passage.body:
+            return (passage.title,) if wanted & set(tokens(passage.title)) else ()
+        scored = []
+        for start, end in sentence_spans(passage.body):
+            sentence = passage.body[start:end]
+            overlap = len(wanted & set(tokens(sentence)))
+            if overlap:
+                scored.append((-overlap, start, sentence))
+        return tuple(sentence for _, _, sentence in sorted(scored)[:most])
+
+    def _mmr(self, ranked: list[tuple[int, float]], vector: np.ndarray, k: int, trade_off: float) \
+            -> list[tuple[int, float]]:
+        """Maximal marginal relevance over the papers' best passages: relevance against novelty."""
+        kb = self.kb
+        reps = []
+        for record, _ in ranked:
+            rows = kb.passage_rows(record)
+            vectors = np.asarray(kb.vectors[rows])
+            reps.append(vectors[int(np.argmax(vectors @ vector))])
+        reps = np.vstack(reps)
+        scores = np.array([score for _, score in ranked])
+        relevance = (scores - scores.min()) / (np.ptp(scores) or 1.0)
+        chosen: list[int] = []
+        left = list(range(len(ranked)))
+        while left and len(chosen) < k:
+            if chosen:
+                similarity = (reps[left] @ reps[chosen].T).max(axis=1)
+            else:
+                similarity = np.zeros(len(left))
+            best = left[int(np.argmax(trade_off * relevance[left] - (1 - trade_off) * similarity))]
+            chosen.append(best)
+            left.remove(best)
+        return [ranked[i] for i in chosen] + [ranked[i] for i in left]

@@ -3,7 +3,7 @@
 Layout of an index folder::
 
     CURRENT            one line: the name of the live version folder
-    v-<stamp>-<hash>/  manifest.json, records.jsonl, passages.jsonl, vectors.npy, dense.faiss
+    v-<stamp>-<hash>/  manifest.json, records.jsonl, passages.jsonl, vectors.npy, dense.faiss, sparse/ (bm25s)
 
 A build writes a complete new version folder beside the live one and then replaces ``CURRENT`` with
 ``os.replace``; a build that fails or is killed leaves the previous version live and loadable. Vectors are keyed by
@@ -30,10 +30,11 @@ from .corpus.merge import merge_records
 from .encoders import Encoder, encode_in_batches
 from .errors import AssistantError, IndexMismatchError, IndexMissingError
 from .passages import MAX_WORDS, split_records
+from .sparse import ANALYSER, SparseIndex
 from .types import Passage, Record
 
 FORMAT_NAME = "checkpoint-qa-index"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CURRENT = "CURRENT"
 
 
@@ -101,9 +102,16 @@ class KnowledgeBase:
         self.passages = passages
         self.vectors = vectors
         self._index = index
+        self._sparse = None
         self.by_id = {r.id: r for r in records}
         rows = {r.id: i for i, r in enumerate(records)}
         self.passage_record = np.array([rows[p.record_id] for p in passages], dtype=np.int64)
+
+    def passage_rows(self, record_row: int) -> np.ndarray:
+        """Rows of a record's passages (they are stored contiguously, in record order)."""
+        lo = int(np.searchsorted(self.passage_record, record_row, side="left"))
+        hi = int(np.searchsorted(self.passage_record, record_row, side="right"))
+        return np.arange(lo, hi)
 
     @property
     def model(self) -> str:
@@ -119,6 +127,13 @@ class KnowledgeBase:
             import faiss
             self._index = faiss.read_index(str(self.path / "dense.faiss"))
         return self._index
+
+    @property
+    def sparse(self):
+        if self._sparse is None:
+            from .sparse import SparseIndex
+            self._sparse = SparseIndex.load(self.path / "sparse")
+        return self._sparse
 
     def record(self, record_id: str) -> Record:
         try:
@@ -271,6 +286,8 @@ def build(records: Sequence[Record], index_dir: Path, encoder: Encoder, *, max_w
         index = faiss.IndexFlatIP(dimension)
         index.add(vectors)
         faiss.write_index(index, str(staging / "dense.faiss"))
+        say(f"indexing {len(passages)} passages for BM25")
+        SparseIndex.build([p.text for p in passages]).save(staging / "sparse")
         manifest = {
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,
@@ -278,6 +295,7 @@ def build(records: Sequence[Record], index_dir: Path, encoder: Encoder, *, max_w
             "model": encoder.name,
             "dimension": dimension,
             "metric": "inner_product on unit vectors (cosine)",
+            "sparse": {"method": "bm25s (lucene)", "analyser": ANALYSER},
             "records": len(papers),
             "passages": len(passages),
             "passage_max_words": max_words,

@@ -123,7 +123,9 @@ class Passage:
     @property
     def text(self) -> str:
         """What the encoder reads."""
-        return f"{self.title}. {self.body}" if self.body else self.title
+        if not self.body:
+            return self.title
+        return f"{self.title}. {self.body}" if self.title else self.body
 
     @property
     def matched_text(self) -> str:
@@ -132,16 +134,26 @@ class Passage:
 
 @dataclass(frozen=True)
 class Hit:
-    """A ranked record returned by search, with the passage that matched best."""
+    """A ranked record returned by search, with the passage that matched best and its best sentences.
+
+    ``score`` is the ranking score (reciprocal-rank fusion in hybrid mode); ``dense_score`` is the cosine of the
+    best passage and ``sparse_score`` its BM25 score, each ``None`` when that side did not run.
+    """
 
     rank: int
     score: float
     record: Record
     passage: Passage
+    dense_score: float | None = None
+    sparse_score: float | None = None
+    matches: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rank": self.rank, "score": round(float(self.score), 4), **self.record.bibliographic(),
-                "text": self.passage.matched_text}
+        def rounded(x):
+            return None if x is None else round(float(x), 4)
+        return {"rank": self.rank, "score": rounded(self.score), **self.record.bibliographic(),
+                "text": self.passage.matched_text, "matches": list(self.matches),
+                "dense_score": rounded(self.dense_score), "sparse_score": rounded(self.sparse_score)}
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ No language model is involved, so nothing is invented: every answer sentence is 
 record (its title, for records without an abstract), followed by ``[n]``. Sentences are scored by embedding
 similarity to the question plus a small bonus for shared content words, then picked best-first with at most two
 per paper and no near-duplicates. Before any of that, a refusal gate compares the best retrieval score with a
-threshold (``min_score``) and refuses when nothing in the knowledge base is close to the question.
+threshold (``min_score``) on the best dense (cosine) score of the retrieved papers, and refuses when nothing in
+the knowledge base is close to the question; rank-fusion scores are not calibrated, cosines are.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def _candidates(hit: Hit) -> list[str]:
 def select_evidence(question: str, query_vector: np.ndarray, hits: list[Hit], retriever: Retriever,
                     min_score: float, max_papers: int) -> list[Evidence]:
     """Score every sentence of the relevant hits and pick the answer's evidence, grouped by paper."""
-    relevant = [h for h in hits if h.score >= min_score]
+    relevant = [h for h in hits if h.dense_score is not None and h.dense_score >= min_score]
     pool = [(hit, s) for hit in relevant for s in _candidates(hit)]
     if not pool:
         return []
@@ -111,8 +112,8 @@ class Answerer:
         """Yield the answer text as it grows, sentence by sentence; the last item carries the full ``Answer``."""
         question = check_query(question)
         query_vector = self.retriever.embed_query(question)
-        hits = self.retriever.search_vector(query_vector, self.settings.k, filters)
-        best = hits[0].score if hits else 0.0
+        hits = self.retriever.search(question, self.settings.k, filters, vector=query_vector)
+        best = max((h.dense_score for h in hits if h.dense_score is not None), default=0.0)
         threshold = self.settings.min_score
         evidence = []
         if best >= threshold:

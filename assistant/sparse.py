@@ -1,0 +1,56 @@
+"""Sparse retrieval: BM25 (bm25s) over the passages, with the biomedical analyser and synonym expansion.
+
+The index is built from the same passages as the dense one and saved in the same version folder, so both are
+always in step. ``scores`` returns a BM25 score for every passage; a filter is applied as a weight mask before
+any ranking, so a filtered query ranks only the passages it may return.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .analysis import tokens
+from .synonyms import SynonymTable
+
+ANALYSER = "biomedical-v1"
+
+
+def _bm25s():
+    import bm25s
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s
+
+
+class SparseIndex:
+    def __init__(self, bm25):
+        self.bm25 = bm25
+
+    @classmethod
+    def build(cls, texts: Sequence[str]) -> "SparseIndex":
+        bm25 = _bm25s().BM25()
+        bm25.index([tokens(t) or [""] for t in texts], show_progress=False)
+        return cls(bm25)
+
+    def save(self, folder: Path) -> None:
+        self.bm25.save(str(folder), show_progress=False)
+
+    @classmethod
+    def load(cls, folder: Path) -> "SparseIndex":
+        return cls(_bm25s().BM25.load(str(folder), mmap=False, show_progress=False, verbosity=0))
+
+    def query_tokens(self, query: str, synonyms: SynonymTable | None = None) -> list[str]:
+        own = tokens(query)
+        extra = synonyms.expansion(query) if synonyms else []
+        vocab = self.bm25.vocab_dict
+        return [t for t in dict.fromkeys(own + extra) if t in vocab]
+
+    def scores(self, query_tokens: list[str], mask: np.ndarray | None = None) -> np.ndarray:
+        n = self.bm25.scores["num_docs"]
+        if not query_tokens:
+            return np.zeros(n, dtype=np.float32)
+        weights = None if mask is None else mask.astype(np.float32)
+        return np.asarray(self.bm25.get_scores(query_tokens, weight_mask=weights), dtype=np.float32)

@@ -1,0 +1,71 @@
+"""The synonym table (data, not code) and query expansion.
+
+The table is a text file of groups, one a line, names separated by ``|``. A query that contains a name of a group
+(matched as a run of primary tokens) gets the group's single-word names added; multi-word names are only
+triggers, since adding their generic words ("cell", "protein") would blur the query.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from .analysis import analyse, primary_tokens
+from .errors import ConfigError
+
+DEFAULT_TABLE = Path(__file__).with_name("data") / "synonyms.txt"
+
+
+class SynonymTable:
+    def __init__(self, groups: list[list[str]]):
+        self.groups = groups
+        self._triggers: list[tuple[tuple[str, ...], int]] = []
+        self._singles: list[list[str]] = []
+        for g, names in enumerate(groups):
+            singles = []
+            for name in names:
+                words = analyse(name)
+                primaries = tuple(w[0] for w in words)
+                if primaries:
+                    self._triggers.append((primaries, g))
+                if len(words) == 1:
+                    singles += words[0]
+            self._singles.append(list(dict.fromkeys(singles)))
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> "SynonymTable":
+        path = Path(path) if path else DEFAULT_TABLE
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read synonym table {path} ({exc}); fix the file or unset "
+                              "CHECKPOINT_QA_SYNONYMS") from None
+        groups = []
+        for number, line in enumerate(lines, start=1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            names = [n.strip() for n in line.split("|") if n.strip()]
+            if len(names) < 2:
+                raise ConfigError(f"{path}:{number}: a synonym group needs at least two names separated by '|'")
+            groups.append(names)
+        return cls(groups)
+
+    def matched_groups(self, query: str) -> list[int]:
+        primaries = primary_tokens(query)
+        found = []
+        for trigger, group in self._triggers:
+            n = len(trigger)
+            if group not in found and any(tuple(primaries[i:i + n]) == trigger
+                                          for i in range(len(primaries) - n + 1)):
+                found.append(group)
+        return found
+
+    def expansion(self, query: str) -> list[str]:
+        """Tokens to add to the query's own, each once."""
+        return list(dict.fromkeys(t for g in self.matched_groups(query) for t in self._singles[g]))
+
+
+@lru_cache(maxsize=8)
+def load_table(path: str | None = None) -> SynonymTable:
+    return SynonymTable.load(path)
