@@ -263,8 +263,11 @@ def eval_group():
 @click.option("--dense-weight", type=float, default=None, help="Weight of the dense ranking in fusion.")
 @click.option("--sparse-weight", type=float, default=None, help="Weight of the BM25 ranking in fusion.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@click.option("--keep-index", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Build the evaluation index here and keep it; a rerun then embeds nothing.")
 @model_option
-def eval_retrieval(data_dir, split, qrels, methods, rrf_k, dense_weight, sparse_weight, as_json, model):
+def eval_retrieval(data_dir, split, qrels, methods, rrf_k, dense_weight, sparse_weight, as_json, keep_index,
+                   model):
     """Score BM25, dense and hybrid retrieval: nDCG@10, Recall@1/10/100, MRR@10.
 
     Builds a throw-away index of the benchmark corpus; nothing is written to your knowledge bases.
@@ -278,7 +281,8 @@ def eval_retrieval(data_dir, split, qrels, methods, rrf_k, dense_weight, sparse_
     settings = load_settings({"model": model, "rrf_k": rrf_k, "dense_weight": dense_weight,
                               "sparse_weight": sparse_weight})
     data = load_beir(data_dir, split or None, qrels)
-    result = evaluate_retrieval(data, settings, methods or METHODS, progress=sys.stderr.isatty())
+    result = evaluate_retrieval(data, settings, methods or METHODS, index_dir=keep_index,
+                                progress=sys.stderr.isatty())
     click.echo(json.dumps(result, indent=2) if as_json else format_table(result))
 
 
