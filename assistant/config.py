@@ -50,6 +50,10 @@ class Settings:
     depth: int = 100
     mmr: float = 0.0
     synonyms: Path | None = None
+    engine: str = "extractive"
+    llm: str | None = None
+    openai_base_url: str | None = None
+    max_sources: int = 6
 
     @property
     def index_dir(self) -> Path:
@@ -74,7 +78,8 @@ def _coerce(name: str, raw: Any, typ: type) -> Any:
 _TYPES = {"index": Path, "corpus": Path, "model": str, "k": int, "min_score": float, "max_citations": int,
           "host": str, "port": int, "eutils_url": str,
           "mode": str, "rrf_k": int, "dense_weight": float, "sparse_weight": float, "depth": int, "mmr": float,
-          "synonyms": Path}
+          "synonyms": Path, "engine": str, "llm": str, "openai_base_url": str, "max_sources": int}
+ENGINES = ("extractive", "local", "openai")
 MODES = ("hybrid", "dense", "sparse")
 
 
@@ -103,6 +108,8 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
         raise ConfigError(f"k must be between 1 and 1000, got {settings.k}")
     if settings.mode not in MODES:
         raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {settings.mode!r}")
+    if settings.engine not in ENGINES:
+        raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {settings.engine!r}")
     if not 0.0 <= settings.mmr < 1.0:
         raise ConfigError(f"mmr must be 0 (off) or a trade-off below 1, such as 0.7; got {settings.mmr}")
     if settings.rrf_k < 1 or settings.depth < 1:

@@ -184,8 +184,25 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class SentenceCheck:
+    """What citation verification found for one answer sentence (text without markers, kept citations)."""
+
+    text: str
+    cited: tuple[int, ...]
+    status: str  # "supported", "unsupported" or "uncited"
+    problems: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "cited": list(self.cited), "status": self.status, "problems": list(self.problems)}
+
+
+@dataclass(frozen=True)
 class Answer:
-    """A composed answer: text whose sentences each end with ``[n]``, and the citations they point to."""
+    """A verified answer: text whose sentences each end with ``[n]``, and the citations they point to.
+
+    ``query`` is what was searched (the question rewritten when it was a follow-up); ``checks`` is the verifier's
+    sentence-by-sentence report.
+    """
 
     question: str
     text: str
@@ -193,12 +210,18 @@ class Answer:
     refused: bool = False
     reason: str = ""
     hits: tuple[Hit, ...] = ()
+    engine: str = "extractive"
+    query: str = ""
+    checks: tuple[SentenceCheck, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "question": self.question,
+            "query": self.query or self.question,
             "answer": self.text,
             "refused": self.refused,
             "reason": self.reason,
+            "engine": self.engine,
             "citations": [c.to_dict() for c in self.citations],
+            "checks": [c.to_dict() for c in self.checks],
         }

@@ -8,7 +8,7 @@ from assistant.pipeline import build_knowledge_base
 from assistant.text import sentences
 from conftest import FAKE
 
-CITED_SENTENCE = re.compile(r"\[\d+\][.?!]?$")
+CITED_SENTENCE = re.compile(r"(\[\d+\])+[.?!]?$")
 
 
 def answer_sentences(text: str) -> list[str]:
@@ -25,7 +25,7 @@ def check_grounded(answer):
     assert cited == [c.n for c in answer.citations] == list(range(1, len(answer.citations) + 1))
     for c in answer.citations:
         assert c.quote in c.record.title or c.quote in sentences(c.record.text)
-        assert f"{c.quote.rstrip('.')} [{c.n}]" in answer.text
+        assert f"{c.quote.rstrip('.?!')} [{c.n}]" in answer.text
     ids = [c.record.id for c in answer.citations]
     assert len(ids) == len(set(ids))
 
@@ -69,4 +69,4 @@ def test_shipped_corpus_answers_are_grounded(shipped_fake_kb):
 def test_cite_places_the_marker_before_the_full_stop():
     assert cite("PD-1 works.", 2) == "PD-1 works [2]."
     assert cite("A title without a stop", 1) == "A title without a stop [1]."
-    assert cite("Does it work?", 3) == "Does it work? [3]"
+    assert cite("Does it work?", 3) == "Does it work [3]?"

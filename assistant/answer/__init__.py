@@ -1,5 +1,5 @@
-"""Answering: the refusal gate and the extractive composer (no language model needed)."""
+"""Answering: follow-up rewriting, the refusal gate, engines (extractive, local, openai) and citation checks."""
 
-from .extractive import Answerer, compose_answer
+from .answerer import Answerer, compose_answer
 
 __all__ = ["Answerer", "compose_answer"]

