@@ -115,24 +115,46 @@ def search(query, k, as_json, year_min, year_max, types, publication_types, jour
 @click.option("-k", "k", type=click.IntRange(1, 100), default=None, help="Papers to retrieve before answering.")
 @click.option("--min-score", type=float, default=None,
               help="Refusal threshold on the best retrieval score (env CHECKPOINT_QA_MIN_SCORE).")
+@click.option("--engine", type=click.Choice(["extractive", "local", "openai"]), default=None,
+              help="Answer engine (default extractive: quotes sources, no language model).")
+@click.option("--llm", default=None,
+              help="Language model: a local folder or name for --engine local (default: the packaged Gemma 3 "
+                   "270M), the model name for --engine openai (env CHECKPOINT_QA_LLM).")
+@click.option("--stream/--no-stream", default=None, help="Print the answer as it is written (default: on a terminal).")
 @index_option
 @model_option
-def ask(question, as_json, k, min_score, index, model):
-    """Answer QUESTION from the knowledge base with numbered, quoted citations (or refuse).
+def ask(question, as_json, k, min_score, engine, llm, stream, index, model):
+    """Answer QUESTION from the knowledge base with numbered, verified citations (or refuse).
 
     \b
     Example:
       checkpoint-qa ask "Does the gut microbiome affect response to anti-PD-1 therapy?"
       checkpoint-qa ask "What is the capital of Australia?" --json
+      checkpoint-qa ask --engine local "How do JAK1/2 mutations cause resistance to PD-1 blockade?"
     """
     from .answer import Answerer
     from .retriever import Retriever
-    settings = load_settings({"index": index, "model": model, "k": k, "min_score": min_score})
-    answer = Answerer(Retriever.load(settings=settings), settings).answer(question)
+    settings = load_settings({"index": index, "model": model, "k": k, "min_score": min_score, "engine": engine,
+                              "llm": llm})
+    answerer = Answerer(Retriever.load(settings=settings), settings)
+    live = sys.stdout.isatty() if stream is None else stream
+    answer = None
+    if live and not as_json and answerer.engine.name != "extractive":
+        shown = 0
+        for text, answer in answerer.stream(question):
+            if answer is None:
+                click.echo(text[shown:], nl=False)
+                shown = len(text)
+        click.echo("\n\nChecked:" if shown else "")
+    else:
+        answer = answerer.answer(question)
     if as_json:
         _emit_json(answer.to_dict())
         return
     click.echo(answer.text)
+    for check in answer.checks:
+        for problem in check.problems:
+            click.echo(f"  ! {problem}", err=True)
     if answer.citations:
         click.echo("\nSources:")
         for citation in answer.citations:

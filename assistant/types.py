@@ -189,7 +189,7 @@ class SentenceCheck:
 
     text: str
     cited: tuple[int, ...]
-    status: str  # "supported", "unsupported" or "uncited"
+    status: str  # "supported", "attributed" (cited by the verifier), "unsupported" or "uncited"
     problems: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:

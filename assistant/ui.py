@@ -45,9 +45,10 @@ def respond(answerer: Answerer, message: str, history: list | None) -> Iterator[
     if not message:
         yield history, sources_html(None)
         return
+    asked = [m["content"] for m in history if m.get("role") == "user" and isinstance(m.get("content"), str)]
     history.append({"role": "user", "content": message})
     try:
-        for text, final in answerer.stream(message):
+        for text, final in answerer.stream(message, asked):
             shown = answer_markdown(text, final.citations if final else ())
             if final is None:
                 yield history + [{"role": "assistant", "content": shown}], sources_html(None)

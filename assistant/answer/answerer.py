@@ -98,7 +98,7 @@ class Answerer:
             yield NO_ANSWER, Answer(question, NO_ANSWER, (), True, "the engine found no answer in the sources",
                                     tuple(hits), name, query)
             return
-        verified = self.verifier.verify(raw, sources)
+        verified = self.verifier.verify(raw, sources, attribute=name != "extractive")
         if not verified.citations:
             text = UNVERIFIED.format(engine=name)
             yield text, Answer(question, text, (), True, "no citation could be verified", tuple(hits), name, query,

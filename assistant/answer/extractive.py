@@ -8,7 +8,6 @@ per paper and no near-duplicates, and grouped by paper.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
@@ -17,6 +16,7 @@ import numpy as np
 from ..encoders import Encoder
 from ..text import content_words, sentences
 from ..types import Hit
+from .guard import looks_like_instruction
 
 LEXICAL_WEIGHT = 0.2
 MAX_SENTENCES = 6
@@ -42,15 +42,6 @@ def cite(sentence: str, n: int) -> str:
     if sentence[-1:] in (".", "?", "!"):
         return f"{sentence[:-1]} [{n}]{sentence[-1]}"
     return f"{sentence} [{n}]."
-
-
-_INSTRUCTION = re.compile(r"\b(ignore|disregard|forget)\b.{0,40}\b(instructions?|prompts?|rules)\b|"
-                          r"\b(system prompt|you are (now )?an? (ai|assistant|language model))\b", re.I)
-
-
-def looks_like_instruction(sentence: str) -> bool:
-    """Text addressed to a language model, not a finding (a prompt-injection attempt); never quoted."""
-    return bool(_INSTRUCTION.search(sentence))
 
 
 def _candidates(hit: Hit) -> list[str]:

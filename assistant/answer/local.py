@@ -11,7 +11,9 @@ and streamed token by token from a worker thread.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import shutil
 import threading
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -22,7 +24,7 @@ from .openai_compat import source_triples
 from .prompts import REWRITE, chat_messages, completion_prompt
 
 PACKAGED = "gemma3-270m"
-STOP = ("\n\nQuestion:", "\nQuestion:", "\n\nSources:", "<source", "\n\n\n")
+STOP = ("\n", "Question:", "Sources:", "<source")  # the worked example answers on one line
 
 
 def cache_root() -> Path:
@@ -84,11 +86,7 @@ class LocalEngine:
                     raise ModelError(f"cannot load {gguf} ({str(exc).splitlines()[0][:160]}); "
                                      "is the gguf package installed?") from None
                 self.loaded_from = "gguf"
-                staging = cached.with_name(cached.name + f".tmp-{os.getpid()}")
-                self._model.save_pretrained(staging)
-                self._tokenizer.save_pretrained(staging)
-                staging.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(staging, cached)
+                self._save_cache(cached)
         else:
             try:
                 self._tokenizer = AutoTokenizer.from_pretrained(self.model_name)
@@ -98,6 +96,21 @@ class LocalEngine:
                                  f"({str(exc).splitlines()[0][:160]}); give a local folder with --llm") from None
             self.loaded_from = "folder"
         self._model.eval()
+
+    def _save_cache(self, cached: Path) -> None:
+        """Save the de-quantised weights as safetensors (GGUF models refuse ``save_pretrained``); atomic."""
+        from safetensors.torch import save_model
+        staging = cached.with_name(cached.name + f".tmp-{os.getpid()}")
+        staging.mkdir(parents=True, exist_ok=True)
+        config = self._model.config.to_dict()
+        config.pop("quantization_config", None)
+        (staging / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+        self._tokenizer.save_pretrained(staging)
+        save_model(self._model, str(staging / "model.safetensors"))
+        if cached.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+            return
+        os.replace(staging, cached)
 
     def _prompt(self, question: str, sources: Sequence[Hit]) -> str:
         triples = source_triples(sources)
@@ -113,7 +126,7 @@ class LocalEngine:
         inputs = self._tokenizer(prompt, return_tensors="pt")
         streamer = TextIteratorStreamer(self._tokenizer, skip_prompt=True, skip_special_tokens=True)
         kwargs = dict(**inputs, max_new_tokens=max_new_tokens, do_sample=False, streamer=streamer,
-                      pad_token_id=self._tokenizer.eos_token_id)
+                      repetition_penalty=1.15, no_repeat_ngram_size=6, pad_token_id=self._tokenizer.eos_token_id)
 
         def work():
             with torch.inference_mode():
@@ -124,7 +137,8 @@ class LocalEngine:
         text = ""
         for piece in streamer:
             text += piece
-            stop = min((text.find(s) for s in STOP if s in text), default=-1)
+            lead = len(text) - len(text.lstrip())
+            stop = min((i for i in (text.find(s, lead + 1) for s in STOP) if i >= 0), default=-1)
             if stop >= 0:
                 tail = text[:stop]
                 emitted = len(text) - len(piece)

@@ -29,9 +29,12 @@ USER = "Sources:\n{sources}\n\nQuestion: {question}\nAnswer with citations:"
 COMPLETION = (
     "{system}\n\n"
     "Sources:\n<source id=\"1\">\nLoss of PTEN promotes resistance to T cell-mediated immunotherapy\n"
-    "PTEN loss in melanoma reduced T-cell infiltration into tumours.\n</source>\n\n"
+    "PTEN loss in melanoma increased immunosuppressive cytokines. It reduced T-cell infiltration into tumours.\n"
+    "</source>\n<source id=\"2\">\nGut microbiome and anti-PD-1 therapy\nPatients with a diverse gut microbiome "
+    "responded better to anti-PD-1 therapy.\n</source>\n\n"
     "Question: Does PTEN loss affect T cells in tumours?\n"
-    "Answer with citations: PTEN loss in melanoma reduced T-cell infiltration into tumours [1].\n\n"
+    "Answer with citations: PTEN loss in melanoma reduced T-cell infiltration into tumours [1]. It also increased "
+    "immunosuppressive cytokines [1].\n\n"
     "{user} "
 )
 

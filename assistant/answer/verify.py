@@ -19,12 +19,17 @@ import numpy as np
 from ..encoders import Encoder
 from ..text import content_words, sentence_spans, sentences
 from ..types import Citation, Hit, Record, SentenceCheck
+from .guard import looks_like_instruction
 
 CITATION = re.compile(r"\s*\[(\d+(?:\s*[,;–-]\s*\d+)*)\]")
+# A sentence is supported by a source sentence it nearly restates (cosine >= 0.8), whose content words it mostly
+# shares (>= 60%), or that is close in meaning and shares a good part of its words. Topical similarity alone
+# (same genes, different claim) is not support.
 LEXICAL_SUPPORT = 0.6
-COSINE_SUPPORT = 0.55
-COSINE_WITH_LEXICAL = 0.35
-LEXICAL_WITH_COSINE = 0.3
+COSINE_SUPPORT = 0.8
+COSINE_WITH_LEXICAL = 0.5
+LEXICAL_WITH_COSINE = 0.35
+LIST_MARKER = re.compile(r"^\s*(?:\(?\d{1,2}[.)]|[-*•])\s+")
 UNSUPPORTED = "[unsupported]"
 MOVE_MARKERS = re.compile(r"([.!?])((?:\s*\[\d[\d,;\s–-]*\])+)")  # "claim.[1]" -> "claim [1]."
 
@@ -44,6 +49,7 @@ class Verified:
         """Share of the engine's citations that were kept."""
         kept = sum(len(c.cited) for c in self.checks)
         dropped = sum(1 for c in self.checks for p in c.problems if p.startswith(("unknown", "source")))
+        kept -= sum(1 for c in self.checks if c.status == "attributed")
         return kept / (kept + dropped) if kept + dropped else None
 
 
@@ -59,7 +65,8 @@ def _numbers(group: str) -> list[int]:
 
 
 def evidence_sentences(record: Record) -> list[str]:
-    return [record.title] + sentences(record.text)
+    """What may support a claim: the title and the abstract's sentences, instruction-like text excluded."""
+    return [s for s in [record.title] + sentences(record.text) if not looks_like_instruction(s)]
 
 
 class Verifier:
@@ -69,9 +76,11 @@ class Verifier:
     def support(self, claim: str, record: Record) -> tuple[bool, str, float]:
         """Whether ``record`` supports ``claim``, with the best supporting sentence and its score."""
         candidates = evidence_sentences(record)
+        words = content_words(claim)
+        if not candidates or len(words) < 2:
+            return False, "", 0.0
         vectors = self.encoder.encode_batch([claim] + candidates)
         cosines = vectors[1:] @ vectors[0]
-        words = content_words(claim)
         lexical = np.array([len(words & content_words(c)) / len(words) if words else 0.0 for c in candidates])
         combined = cosines + lexical
         best = int(np.argmax(combined))
@@ -80,8 +89,12 @@ class Verifier:
                      or (c >= COSINE_WITH_LEXICAL and lex >= LEXICAL_WITH_COSINE))
         return supported, candidates[best], float(combined[best])
 
-    def verify(self, text: str, sources: Sequence[Hit]) -> Verified:
-        """Check every citation of ``text`` against ``sources`` (numbered from 1, in order)."""
+    def verify(self, text: str, sources: Sequence[Hit], attribute: bool = False) -> Verified:
+        """Check every citation of ``text`` against ``sources`` (numbered from 1, in order).
+
+        With ``attribute``, a sentence the engine left without a citation gets the source that supports it best,
+        if one does; the sentence is marked ``attributed`` and the missing citation is still reported.
+        """
         text = MOVE_MARKERS.sub(lambda m: m.group(2) + m.group(1), text)
         checks: list[SentenceCheck] = []
         quotes: dict[int, tuple[float, str]] = {}
@@ -90,8 +103,8 @@ class Verifier:
             for start, end in sentence_spans(paragraph):
                 raw = paragraph[start:end]
                 cited = [n for m in CITATION.finditer(raw) for n in _numbers(m.group(1))]
-                claim = CITATION.sub("", raw).strip()
-                if not claim or claim in ".!?":
+                claim = LIST_MARKER.sub("", CITATION.sub("", raw)).strip()
+                if not any(ch.isalpha() for ch in claim):
                     continue
                 problems, kept = [], []
                 for n in dict.fromkeys(cited):
@@ -105,9 +118,17 @@ class Verifier:
                     kept.append(n)
                     if n not in quotes or score > quotes[n][0]:
                         quotes[n] = (score, quote)
-                if not cited:
-                    problems.append(f"no citation: {claim}")
                 status = "supported" if kept else ("uncited" if not cited else "unsupported")
+                if not cited:
+                    found = self._attribute(claim, sources) if attribute else None
+                    if found:
+                        n, score, quote = found
+                        kept, status = [n], "attributed"
+                        if n not in quotes or score > quotes[n][0]:
+                            quotes[n] = (score, quote)
+                        problems.append(f"no citation (attributed to [{n}] by the verifier): {claim}")
+                    else:
+                        problems.append(f"no citation: {claim}")
                 checks.append(SentenceCheck(claim, tuple(kept), status, tuple(problems)))
                 pieces.append((claim, kept))
             pieces.append(("\n\n", []))
@@ -126,6 +147,15 @@ class Verifier:
         checks = tuple(SentenceCheck(c.text, tuple(renumber[n] for n in c.cited), c.status, c.problems)
                        for c in checks)
         return Verified(text, citations, checks)
+
+
+    def _attribute(self, claim: str, sources: Sequence[Hit]) -> tuple[int, float, str] | None:
+        best = None
+        for n, hit in enumerate(sources, start=1):
+            ok, quote, score = self.support(claim, hit.record)
+            if ok and (best is None or score > best[1]):
+                best = (n, score, quote)
+        return best
 
 
 def _with_markers(claim: str, numbers: list[int]) -> str:
