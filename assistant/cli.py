@@ -308,6 +308,35 @@ def eval_retrieval(data_dir, split, qrels, methods, rrf_k, dense_weight, sparse_
     click.echo(json.dumps(result, indent=2) if as_json else format_table(result))
 
 
+@eval_group.command(name="answers")
+@click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Folder with corpus.jsonl[.gz], queries.jsonl and qrels.tsv.")
+@click.option("--split", default="test", show_default=True, help="Questions of this split.")
+@click.option("--engine", "engines", multiple=True, type=click.Choice(["extractive", "local", "openai"]),
+              help="Engines to evaluate (repeatable; default extractive).")
+@click.option("--limit", type=click.IntRange(1), default=None, help="Only the first N questions.")
+@click.option("--off-topic", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Off-topic questions, one a line (default tests/data/off_topic_questions.txt).")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@click.option("--keep-index", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Build the evaluation index here and keep it; a rerun then embeds nothing.")
+@model_option
+def eval_answers(data_dir, split, engines, limit, off_topic, as_json, keep_index, model):
+    """Score answers: citation precision, answer and refusal rates, time to first text and total time.
+
+    \b
+    Example:
+      checkpoint-qa eval answers --data ../shared/eval/scifact
+      checkpoint-qa eval answers --data ../shared/eval/pubmedqa --engine extractive --engine local --limit 30
+    """
+    from .evaluate import load_beir
+    from .evaluate_answers import evaluate_answers, format_answer_table
+    data = load_beir(data_dir, split or None)
+    result = evaluate_answers(data, engines or ("extractive",), load_settings({"model": model}), limit, off_topic,
+                              keep_index)
+    click.echo(json.dumps(result, indent=2) if as_json else format_answer_table(result))
+
+
 @cli.command()
 @click.option("--host", default=None, help="Address to bind (default 127.0.0.1; env CHECKPOINT_QA_HOST).")
 @click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port (default 7860).")

@@ -44,8 +44,8 @@ class Settings:
     port: int = 7860
     eutils_url: str | None = None
     mode: str = "hybrid"
-    rrf_k: int = 60
-    dense_weight: float = 1.0
+    rrf_k: int = 10
+    dense_weight: float = 0.8
     sparse_weight: float = 1.0
     depth: int = 100
     mmr: float = 0.0

@@ -19,7 +19,7 @@ import json
 import math
 import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -40,6 +40,8 @@ class BeirData:
     corpus: list[Record]
     queries: dict[str, str]
     qrels: dict[str, dict[str, int]]
+    extra: dict[str, dict] = field(default_factory=dict)  # per query: gold fields (answer, evidence, ...)
+    sentences: dict[str, list[str]] = field(default_factory=dict)  # per document, when the corpus lists them
 
 
 def _open_text(path: Path):
@@ -64,16 +66,20 @@ def load_beir(folder: str | Path, split: str | None = "test", qrels_file: str | 
     qrels_path = folder / (qrels_file or "qrels.tsv")
     if not qrels_path.is_file():
         raise AssistantError(f"{qrels_path} is missing; pass --qrels FILE")
-    corpus = []
+    corpus, doc_sentences = [], {}
     for row in _jsonl(corpus_path):
         doc_id = str(row.get("_id", row.get("id")))
         corpus.append(Record(id=doc_id, type="abstract", title=(row.get("title") or "").strip(),
                              text=(row.get("text") or "").strip(), source_ids=(doc_id,)))
-    queries = {}
+        if isinstance(row.get("sentences"), list):
+            doc_sentences[doc_id] = row["sentences"]
+    queries, extra = {}, {}
     for row in _jsonl(folder / "queries.jsonl"):
         if split and row.get("split") not in (None, split):
             continue
-        queries[str(row.get("_id", row.get("id")))] = row["text"]
+        qid = str(row.get("_id", row.get("id")))
+        queries[qid] = row["text"]
+        extra[qid] = {k: v for k, v in row.items() if k not in {"_id", "id", "text"}}
     qrels: dict[str, dict[str, int]] = {}
     with qrels_path.open("r", encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
@@ -88,7 +94,7 @@ def load_beir(folder: str | Path, split: str | None = "test", qrels_file: str | 
     queries = {q: t for q, t in queries.items() if q in qrels}
     if not queries:
         raise AssistantError(f"no query of split {split!r} has relevance judgements in {qrels_path}")
-    return BeirData(folder.name, corpus, queries, qrels)
+    return BeirData(folder.name, corpus, queries, qrels, {q: extra[q] for q in queries}, doc_sentences)
 
 
 def ndcg_at(ranking: Sequence[str], relevant: dict[str, int], k: int) -> float:

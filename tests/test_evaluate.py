@@ -80,3 +80,26 @@ def test_pubmedqa_hybrid_finds_the_questions_own_abstract(capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["queries"] == 500
     assert result["methods"]["hybrid"]["recall@1"] >= 0.95
+
+
+def test_eval_answers_cli_scores_citations_against_gold_rationales(tiny_beir, capsys):
+    corpus = [{"_id": "d1", "title": "JAK1 loss", "text": "JAK1 mutations cause resistance to PD-1 blockade. "
+               "Tumours were sequenced.", "sentences": ["JAK1 mutations cause resistance to PD-1 blockade.",
+                                                        "Tumours were sequenced."]},
+              {"_id": "d2", "title": "Gut bacteria", "text": "The microbiome shapes response to immunotherapy."}]
+    with gzip.open(tiny_beir / "corpus.jsonl.gz", "wt") as handle:
+        handle.writelines(json.dumps(d) + "\n" for d in corpus)
+    queries = [{"_id": "q1", "text": "JAK1 mutations cause resistance to PD-1 blockade", "split": "test",
+                "evidence": {"d1": {"label": "SUPPORT", "rationale_sentences": [[0]]}}},
+               {"_id": "q2", "text": "microbiome shapes response to immunotherapy", "split": "test"}]
+    (tiny_beir / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries))
+    (tiny_beir / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\n")
+    off = tiny_beir / "off.txt"
+    off.write_text("What is the capital of Australia?\nHow do I bake bread?\n")
+    assert main(["eval", "answers", "--data", str(tiny_beir), "--model", "hash:128", "--off-topic", str(off),
+                 "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)["engines"]["extractive"]
+    assert result["questions"] == 2 and result["answer_rate"] == 1.0
+    assert result["citation_precision_verifier"] == 1.0
+    assert result["gold_citations"] >= 1 and result["citation_precision_gold"] is not None
+    assert result["refusal_rate_off_topic"] == 1.0 and result["yes_no_maybe_accuracy"] is None

