@@ -70,7 +70,8 @@ def test_hybrid_fuses_both_rankings(retriever):
     hits = retriever.search("JAK1 loss interferon gamma", k=4)
     assert {hits[0].record.id, hits[1].record.id} == {"b", "c"}
     assert all(h.dense_score is not None for h in hits)
-    assert hits[0].score == pytest.approx(2 / 61)  # first on both sides, weights 1, rrf_k 60
+    s = retriever.settings  # first on both sides: the sum of both weights over (rrf_k + 1)
+    assert hits[0].score == pytest.approx((s.dense_weight + s.sparse_weight) / (s.rrf_k + 1))
 
 
 def test_rrf_definition():
