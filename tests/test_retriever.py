@@ -32,15 +32,6 @@ def test_a_paper_is_returned_once(retriever):
     assert gut.record.extra["ref_number"] == 9
 
 
-@pytest.mark.parametrize("mode", ["hybrid", "dense"])
-def test_year_filter_applies_before_ranking(retriever, mode):
-    query = "JAK1 interferon gamma signalling tumour cells"
-    ranked = [h.record.id for h in retriever.search(query, k=10, mode=mode)]
-    assert ranked[-1] == "doi:10.1000/old"  # the only 2015 record ranks last overall
-    only = retriever.search(query, k=3, filters=Filters(year_min=2015, year_max=2015), mode=mode)
-    assert [h.record.id for h in only] == ["doi:10.1000/old"]
-
-
 def test_type_filter_counts_merged_types(retriever):
     hits = retriever.search("anti-PD-1 immunotherapy", k=5, filters=Filters(types=("reference_title",)))
     assert [h.record.pmid for h in hits] == ["2"]

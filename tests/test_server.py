@@ -1,0 +1,118 @@
+"""HTTP API: every endpoint, validation errors, streaming, and 50 concurrent searches over 127.0.0.1."""
+
+import json
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+
+from assistant import Answerer, Retriever, load_settings
+from assistant.pipeline import build_knowledge_base
+from assistant.server import create_api
+from conftest import FAKE, SHIPPED
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory):
+    index = tmp_path_factory.mktemp("kb-api")
+    build_knowledge_base(corpus=SHIPPED, index=index, model=FAKE)
+    answerer = Answerer(Retriever.load(index), load_settings({"min_score": 0.3}))
+    return create_api(answerer)
+
+
+@pytest.fixture(scope="module")
+def client(api):
+    return TestClient(api)
+
+
+def test_health(client):
+    body = client.get("/health").json()
+    assert body["status"] == "ok" and body["records"] == 159 and body["model"] == FAKE
+
+
+def test_search_returns_hits_like_the_cli(client):
+    response = client.post("/search", json={"query": "gut microbiome anti-PD-1", "k": 3,
+                                            "filters": {"year_min": 2018}})
+    assert response.status_code == 200
+    hits = response.json()["hits"]
+    assert len(hits) == 3 and all(h["year"] >= 2018 for h in hits)
+    assert {"rank", "score", "id", "type", "title", "text", "authors", "journal", "year", "doi", "pmid",
+            "url"} <= set(hits[0])
+
+
+def test_ask_json(client):
+    answer = client.post("/ask", json={"question": "gut microbiome response to anti-PD-1 immunotherapy"}).json()
+    assert answer["refused"] is False and answer["citations"] and answer["engine"] == "extractive"
+    refused = client.post("/ask", json={"question": "What is the capital of Australia?"}).json()
+    assert refused["refused"] is True and refused["citations"] == []
+
+
+def test_ask_streams_server_sent_events(client):
+    with client.stream("POST", "/ask", json={"question": "gut microbiome response to anti-PD-1 immunotherapy",
+                                             "stream": True}) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events = [block for block in response.iter_text() if block]
+    text = "".join(events)
+    assert text.count("event: delta") >= 2 and text.count("event: answer") == 1
+    final = json.loads(text.split("event: answer\ndata: ")[1].split("\n\n")[0])
+    assert final["citations"] and final["refused"] is False
+
+
+def test_records_endpoint(client):
+    record = client.get("/records/pmid:27903500").json()
+    assert record["title"] == "Primary Resistance to PD-1 Blockade Mediated by JAK1/2 Mutations"
+    missing = client.get("/records/pmid:1")
+    assert missing.status_code == 404 and "no record" in missing.json()["detail"]
+
+
+@pytest.mark.parametrize("body, status", [
+    ({"query": ""}, 422),
+    ({"query": "   "}, 422),
+    ({"query": "PD-1", "k": 0}, 422),
+    ({"query": "PD-1", "k": 10000}, 422),
+    ({"query": "x" * 100_000}, 413),
+    ({"query": "x" * 3000}, 422),
+    ({"query": "PD-1", "colour": "red"}, 422),
+    ({"query": "PD-1", "filters": {"types": ["poster"]}}, 422),
+])
+def test_validation_errors(client, body, status):
+    response = client.post("/search", json=body)
+    assert response.status_code == status
+    assert response.json()["detail"]
+
+
+def test_unknown_engine_and_openapi(client):
+    assert client.post("/ask", json={"question": "PD-1", "engine": "gpt"}).status_code == 422
+    schema = client.get("/openapi.json").json()
+    assert {"/health", "/search", "/ask", "/records/{record_id}"} <= set(schema["paths"])
+    assert client.get("/docs").status_code == 404  # no page that loads scripts from a CDN
+
+
+def test_fifty_concurrent_searches_over_loopback(api):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(api, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        queries = ["JAK1 loss", "gut microbiome", "PTEN", "TGF-beta", "MDSC"] * 10
+
+        def one(q):
+            return httpx.post(f"http://127.0.0.1:{port}/search", json={"query": q, "k": 5}, timeout=60)
+
+        with ThreadPoolExecutor(max_workers=50) as pool:
+            responses = list(pool.map(one, queries))
+        assert [r.status_code for r in responses] == [200] * 50
+        assert all(len(r.json()["hits"]) == 5 for r in responses)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
