@@ -12,7 +12,7 @@ export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install gemma index run test bench clean
+.PHONY: install gemma browser index run test bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,7 +37,15 @@ index: install
 run: index
 	$(BIN)/checkpoint-qa chat
 
-test: $(GEMMA)
+# The browser tests drive Debian's Chromium (no browser download); install it when we can, else they skip.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "could not install chromium: the browser tests will be skipped"; \
+	  else echo "chromium not found (apt-get install chromium): the browser tests will be skipped"; fi; }
+
+test: $(GEMMA) browser
 	$(BIN)/python -m pytest
 
 clean:

@@ -342,9 +342,13 @@ def eval_answers(data_dir, split, engines, limit, off_topic, as_json, keep_index
 @click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port (default 7860).")
 @click.option("--build/--no-build", "build_first", default=True, show_default=True,
               help="Build the shipped knowledge base first when it is missing.")
+@click.option("--auth-file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Require a login: a file of user:password lines (or set CHECKPOINT_QA_AUTH; never on argv).")
+@click.option("--engine", type=click.Choice(["extractive", "local", "openai"]), default=None,
+              help="Default answer engine (switchable in the page).")
 @index_option
 @model_option
-def chat(host, port, build_first, index, model):
+def chat(host, port, build_first, auth_file, engine, index, model):
     """Open the web chat (Gradio) on http://127.0.0.1:7860.
 
     \b
@@ -353,13 +357,13 @@ def chat(host, port, build_first, index, model):
       checkpoint-qa chat --port 8080 --index ~/kb/melanoma
     """
     from .store import KnowledgeBase
-    settings = load_settings({"index": index, "model": model, "host": host, "port": port})
+    settings = load_settings({"index": index, "model": model, "host": host, "port": port, "engine": engine})
     if build_first and not (settings.index_dir / "CURRENT").is_file() and index is None:
         from .pipeline import build_knowledge_base
         click.echo(build_knowledge_base(settings=settings).summary(), err=True)
     KnowledgeBase.read_manifest(settings.index_dir)
     from .ui import launch
-    launch(settings)
+    launch(settings, auth_file)
 
 
 @cli.command()

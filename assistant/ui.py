@@ -3,18 +3,23 @@
 ``build_app(answerer)`` returns the Blocks without launching anything, and ``respond`` is a plain generator that
 tests drive directly. Gradio is imported inside functions, with an install hint, so the library never needs it.
 The page binds 127.0.0.1 by default, never uses ``share``, turns analytics off and uses system fonts, so it makes
-no outside request.
+no outside request; every piece of document text is escaped before it is rendered (``render``).
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
+from dataclasses import replace
+from pathlib import Path
 from typing import Iterator
 
 from .answer import Answerer
 from .config import Settings
-from .errors import AssistantError, ModelError
-from .render import answer_markdown, corpus_summary, sources_html
+from .errors import AssistantError, ConfigError, ModelError
+from .render import answer_markdown, escape_markdown, sources_html
+from .retriever import Filters
+from .store import KnowledgeBase, describe
 
 EXAMPLES = [
     "Does the gut microbiome affect response to anti-PD-1 therapy?",
@@ -23,6 +28,7 @@ EXAMPLES = [
     "Which alternative immune checkpoints are upregulated after PD-1 blockade?",
     "Is hyperprogressive disease a real phenomenon of immunotherapy?",
 ]
+RECORD_TYPES = ["abstract", "title", "reference_title"]
 
 CSS = """
 .cqa-card {border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 10px 12px; margin-bottom: 10px;}
@@ -33,29 +39,64 @@ CSS = """
   padding: 0 4px; margin-left: 4px;}
 .cqa-quote {margin: 6px 0; padding: 4px 8px; border-left: 3px solid var(--color-accent);
   background: var(--background-fill-secondary); font-style: italic;}
+.cqa-quote mark {background: var(--color-accent-soft); font-style: normal;}
 .cqa-links a {margin-right: 8px;}
 .cqa-empty {opacity: 0.7; font-style: italic;}
 """
 
 
-def respond(answerer: Answerer, message: str, history: list | None) -> Iterator[tuple[list, str]]:
-    """Stream one exchange: yields the chat history (messages format) and the sources panel's HTML."""
+def respond(answerer: Answerer, message: str, history: list | None, filters: Filters | None = None) \
+        -> Iterator[tuple[list, str, object]]:
+    """Stream one exchange: yields the chat history (messages format), the sources panel's HTML and, at the
+    end, the ``Answer`` (``None`` before)."""
     history = list(history or [])
     message = (message or "").strip()
     if not message:
-        yield history, sources_html(None)
+        yield history, sources_html(None), None
         return
     asked = [m["content"] for m in history if m.get("role") == "user" and isinstance(m.get("content"), str)]
     history.append({"role": "user", "content": message})
     try:
-        for text, final in answerer.stream(message, asked):
+        for text, final in answerer.stream(message, asked, filters):
             shown = answer_markdown(text, final.citations if final else ())
-            if final is None:
-                yield history + [{"role": "assistant", "content": shown}], sources_html(None)
-            else:
-                yield history + [{"role": "assistant", "content": shown}], sources_html(final)
+            yield history + [{"role": "assistant", "content": shown}], sources_html(final), final
     except AssistantError as exc:
-        yield history + [{"role": "assistant", "content": f"Error: {exc}"}], sources_html(None)
+        yield history + [{"role": "assistant", "content": f"Error: {escape_markdown(str(exc))}"}], \
+            sources_html(None), None
+
+
+def corpus_markdown(kb: KnowledgeBase) -> str:
+    facts = describe(kb)
+    kinds = ", ".join(f"{n} {t.replace('_', ' ')}" for t, n in facts["types"].items())
+    years = facts["years"]
+    span = f"{years['min']}–{years['max']}" if years["min"] else "unknown"
+    return (f"**{facts['records']} papers** ({kinds}), {facts['passages']} passages; years {span}. "
+            f"Model `{facts['model']}`; built {facts['built_at']}.")
+
+
+class ChatBackend:
+    """What the page needs besides Gradio: one answerer per engine and settings, and reloading after ingest."""
+
+    def __init__(self, answerer: Answerer):
+        self.base = answerer
+        self.retriever = answerer.retriever
+        self._answerers: dict[tuple, Answerer] = {}
+
+    def answerer(self, engine: str, k: int, min_score: float) -> Answerer:
+        key = (engine, int(k), float(min_score))
+        if key not in self._answerers:
+            settings = replace(self.base.settings, engine=engine, k=int(k), min_score=float(min_score))
+            self._answerers[key] = Answerer(self.retriever, settings)
+        return self._answerers[key]
+
+    def ingest(self, paths: list[str]) -> str:
+        from .ingest import ingest
+        report = ingest(paths, index=self.retriever.kb.path.parent, encoder=self.retriever.encoder, progress=True)
+        if report.build is not None:
+            self.retriever.kb = KnowledgeBase.load(self.retriever.kb.path.parent)
+        lines = [escape_markdown(report.summary())]
+        lines += [f"- rejected: {escape_markdown(str(item))}" for item in report.rejected[:20]]
+        return "\n".join(lines)
 
 
 def _gradio():
@@ -70,43 +111,118 @@ def _gradio():
 def build_app(answerer: Answerer):
     """Build the chat page (``gr.Blocks``) for ``answerer``; launching is separate."""
     gr = _gradio()
-    kb = answerer.retriever.kb
+    backend = ChatBackend(answerer)
+    settings = answerer.settings
     with gr.Blocks(title="Checkpoint QA", analytics_enabled=False) as app:
-        gr.Markdown(
-            "## Checkpoint QA\nCited answers about resistance to immune checkpoint inhibitors, from the literature "
-            f"in your knowledge base. Every sentence quotes a source. \n*Knowledge base: {corpus_summary(kb.records)};"
-            f" model {kb.model}.*")
+        gr.Markdown("## Checkpoint QA\nCited answers about resistance to immune checkpoint inhibitors, from the "
+                    "literature in your knowledge base. Every sentence cites a source and quotes the evidence.")
+        last_answer = gr.State(None)
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
-                chatbot = gr.Chatbot(label="Answer", height=520, elem_id="cqa-chat", buttons=["copy"],
+                chatbot = gr.Chatbot(label="Answer", height=520, elem_id="cqa-chat", buttons=["copy", "copy_all"],
                                      feedback_options=None, placeholder="Ask about checkpoint-inhibitor resistance.")
                 with gr.Row():
                     box = gr.Textbox(placeholder="e.g. Does the gut microbiome affect response to anti-PD-1?",
                                      show_label=False, scale=5, elem_id="cqa-question", max_length=2000)
                     send = gr.Button("Ask", variant="primary", scale=1, elem_id="cqa-ask")
                 gr.Examples(EXAMPLES, inputs=box, label="Example questions")
-                clear = gr.Button("New conversation", size="sm")
+                with gr.Row():
+                    clear = gr.Button("New conversation", size="sm")
+                    export_format = gr.Dropdown(["bibtex", "ris", "markdown"], value="bibtex", show_label=False,
+                                                scale=1, elem_id="cqa-export-format")
+                    export_button = gr.Button("Export cited references", size="sm", elem_id="cqa-export")
+                export_file = gr.File(label="Cited references", visible=False, elem_id="cqa-export-file")
             with gr.Column(scale=2):
                 gr.Markdown("### Sources")
                 sources = gr.HTML(sources_html(None), elem_id="cqa-sources")
+                with gr.Accordion("Filters and settings", open=False):
+                    with gr.Row():
+                        year_min = gr.Number(label="From year", precision=0, value=None, elem_id="cqa-year-min")
+                        year_max = gr.Number(label="To year", precision=0, value=None, elem_id="cqa-year-max")
+                    types = gr.CheckboxGroup(RECORD_TYPES, label="Record types (none = all)")
+                    publication_types = gr.Textbox(label="Publication types, comma separated (e.g. Review)")
+                    engine = gr.Dropdown(["extractive", "local", "openai"], value=settings.engine, label="Engine")
+                    k = gr.Slider(1, 20, value=settings.k, step=1, label="Papers retrieved")
+                    min_score = gr.Slider(0.0, 0.9, value=settings.min_score, step=0.05,
+                                          label="Refusal threshold (best cosine)")
+                with gr.Accordion("Knowledge base", open=False):
+                    corpus = gr.Markdown(corpus_markdown(backend.retriever.kb), elem_id="cqa-corpus")
+                    uploads = gr.File(label="Add PubMed XML, MEDLINE, RIS, BibTeX, CSV or JSONL files",
+                                      file_count="multiple", type="filepath", elem_id="cqa-upload")
+                    ingest_button = gr.Button("Ingest files", elem_id="cqa-ingest")
+                    ingest_report = gr.Markdown(elem_id="cqa-ingest-report")
 
-        def handler(message, history):
-            for chat, panel in respond(answerer, message, history):
-                yield chat, panel, ""
+        def handler(message, history, y_min, y_max, kinds, pub_types, engine_name, k_value, threshold):
+            try:
+                filters = Filters(int(y_min) if y_min else None, int(y_max) if y_max else None, tuple(kinds or ()),
+                                  tuple(p.strip() for p in (pub_types or "").split(",") if p.strip()))
+                chosen = backend.answerer(engine_name, k_value, threshold)
+            except (AssistantError, ConfigError) as exc:
+                yield history, sources_html(None), None, message
+                raise gr.Error(str(exc)) from None
+            for chat, panel, final in respond(chosen, message, history, filters):
+                yield chat, panel, final, ""
 
+        inputs = [box, chatbot, year_min, year_max, types, publication_types, engine, k, min_score]
         for trigger in (box.submit, send.click):
-            trigger(handler, [box, chatbot], [chatbot, sources, box])
-        clear.click(lambda: ([], sources_html(None), ""), None, [chatbot, sources, box])
+            trigger(handler, inputs, [chatbot, sources, last_answer, box])
+        clear.click(lambda: ([], sources_html(None), None, ""), None, [chatbot, sources, last_answer, box])
+
+        def do_export(answer, fmt):
+            from .export import FORMATS, export
+            if answer is None or not answer.citations:
+                raise gr.Error("Ask a question first: there are no cited references to export.")
+            folder = Path(tempfile.mkdtemp(prefix="cqa-export-"))
+            path = folder / f"checkpoint-qa-references{FORMATS[fmt]}"
+            path.write_text(export(answer.citations, fmt, answer.text), encoding="utf-8")
+            return gr.File(value=str(path), visible=True)
+
+        export_button.click(do_export, [last_answer, export_format], [export_file])
+
+        def do_ingest(paths, progress=gr.Progress(track_tqdm=True)):
+            if not paths:
+                return "Choose one or more files first.", corpus_markdown(backend.retriever.kb)
+            try:
+                report = backend.ingest(list(paths))
+            except AssistantError as exc:
+                report = f"Error: {escape_markdown(str(exc))}"
+            return report, corpus_markdown(backend.retriever.kb)
+
+        ingest_button.click(do_ingest, [uploads], [ingest_report, corpus])
     return app
 
 
-def launch(settings: Settings) -> None:
+def read_auth(settings: Settings, auth_file: str | None = None) -> list[tuple[str, str]] | None:
+    """Basic-auth users from ``--auth-file`` (``user:password`` lines) or ``CHECKPOINT_QA_AUTH``; never argv."""
+    lines = []
+    if auth_file:
+        try:
+            lines = Path(auth_file).read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ConfigError(f"cannot read auth file {auth_file} ({exc.strerror})") from None
+    elif os.environ.get("CHECKPOINT_QA_AUTH"):
+        lines = os.environ["CHECKPOINT_QA_AUTH"].split(",")
+    users = []
+    for line in lines:
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        user, sep, password = line.partition(":")
+        if not sep or not user or not password:
+            raise ConfigError("auth entries must look like user:password")
+        users.append((user, password))
+    return users or None
+
+
+def launch(settings: Settings, auth_file: str | None = None) -> None:
     from .retriever import Retriever
+    from .server import warm
     gr = _gradio()
     answerer = Answerer(Retriever.load(settings=settings), settings)
-    answerer.retriever.embed_query("warm up")  # load the model before the first question
+    warm(answerer)  # load the model and indexes before the first question
+    auth = read_auth(settings, auth_file)
     app = build_app(answerer)
     theme = gr.themes.Soft(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
     print(f"Checkpoint QA: http://{settings.host}:{settings.port}", flush=True)
     app.queue().launch(server_name=settings.host, server_port=settings.port, share=False, theme=theme, css=CSS,
-                       show_error=False, quiet=True)
+                       show_error=True, quiet=True, auth=auth, footer_links=[])

@@ -22,25 +22,27 @@ def answerer(small_corpus, tmp_path):
 def test_respond_streams_the_answer_and_fills_the_sources(answerer):
     steps = list(respond(answerer, "gut microbiome anti-PD-1 immunotherapy response", []))
     assert len(steps) >= 2
-    history, panel = steps[-1]
+    history, panel, final = steps[-1]
+    assert final is not None and final.citations
     assert history[0] == {"role": "user", "content": "gut microbiome anti-PD-1 immunotherapy response"}
     assert history[-1]["role"] == "assistant"
     assert "](https://pubmed.ncbi.nlm.nih.gov/2/)" in history[-1]["content"]
     assert 'id="source-1"' in panel and "Gopalakrishnan" in panel
     assert 'href="https://pubmed.ncbi.nlm.nih.gov/2/"' in panel
-    partial_history, partial_panel = steps[0]
+    partial_history, partial_panel, partial = steps[0]
+    assert partial is None
     assert partial_history[-1]["role"] == "assistant" and "Sources appear here" in partial_panel
 
 
 def test_respond_keeps_the_conversation_and_refuses_off_topic(answerer):
     earlier = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
-    history, panel = list(respond(answerer, "What is the capital of Australia?", earlier))[-1]
+    history, panel, _ = list(respond(answerer, "What is the capital of Australia?", earlier))[-1]
     assert history[:2] == earlier and "can't answer" in history[-1]["content"]
     assert "No source answers this question" in panel
 
 
 def test_respond_reports_errors_in_the_chat(answerer):
-    history, _ = list(respond(answerer, "x" * 3000, []))[-1]
+    history, _, _ = list(respond(answerer, "x" * 3000, []))[-1]
     assert history[-1]["content"].startswith("Error: the query is")
 
 
@@ -49,7 +51,7 @@ def test_document_text_is_escaped(small_corpus, tmp_path):
                                                 "text": f"PD-1 blockade fails {XSS} in mice.", "pmid": "99"}])
     build_knowledge_base(corpus=small_corpus, index=tmp_path / "kb2", model=FAKE)
     answerer = Answerer(Retriever.load(tmp_path / "kb2"), load_settings({"min_score": 0.0}))
-    history, panel = list(respond(answerer, "img src onerror alert PD-1 blockade fails in mice", []))[-1]
+    history, panel, _ = list(respond(answerer, "img src onerror alert PD-1 blockade fails in mice", []))[-1]
     assert "<img" not in panel and "&lt;img src=x onerror=alert(1)&gt;" in panel
     assert "<img" not in history[-1]["content"]
 
