@@ -30,6 +30,11 @@ def model_option(f):
     return click.option("--model", default=None, help=MODEL_HELP)(f)
 
 
+def precision_option(f):
+    return click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default=None,
+                        help="Encoder precision (default auto: bf16 where the CPU computes it natively).")(f)
+
+
 def _emit_json(value) -> None:
     click.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
@@ -48,8 +53,9 @@ def cli():
 @click.option("--corpus", type=click.Path(path_type=Path), default=None,
               help="Folder of *.jsonl records, or one file (default: the shipped corpus in index/corpus).")
 @index_option
+@precision_option
 @model_option
-def build(corpus, index, model):
+def build(corpus, index, precision, model):
     """Build (or update) a knowledge base from a corpus; unchanged passages are not re-embedded.
 
     \b
@@ -58,7 +64,7 @@ def build(corpus, index, model):
       checkpoint-qa build --corpus my-corpus/ --index ~/kb/melanoma
     """
     from .pipeline import build_knowledge_base
-    settings = load_settings({"corpus": corpus, "index": index, "model": model})
+    settings = load_settings({"corpus": corpus, "index": index, "model": model, "precision": precision})
     report = build_knowledge_base(settings=settings, progress=sys.stderr.isatty(),
                                   on_stage=lambda m: click.echo(m, err=True))
     click.echo(report.summary())
@@ -287,9 +293,10 @@ def eval_group():
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @click.option("--keep-index", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Build the evaluation index here and keep it; a rerun then embeds nothing.")
+@precision_option
 @model_option
 def eval_retrieval(data_dir, split, qrels, methods, rrf_k, dense_weight, sparse_weight, as_json, keep_index,
-                   model):
+                   precision, model):
     """Score BM25, dense and hybrid retrieval: nDCG@10, Recall@1/10/100, MRR@10.
 
     Builds a throw-away index of the benchmark corpus; nothing is written to your knowledge bases.
@@ -301,7 +308,7 @@ def eval_retrieval(data_dir, split, qrels, methods, rrf_k, dense_weight, sparse_
     """
     from .evaluate import METHODS, evaluate_retrieval, format_table, load_beir
     settings = load_settings({"model": model, "rrf_k": rrf_k, "dense_weight": dense_weight,
-                              "sparse_weight": sparse_weight})
+                              "sparse_weight": sparse_weight, "precision": precision})
     data = load_beir(data_dir, split or None, qrels)
     result = evaluate_retrieval(data, settings, methods or METHODS, index_dir=keep_index,
                                 progress=sys.stderr.isatty())

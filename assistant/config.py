@@ -54,6 +54,7 @@ class Settings:
     llm: str | None = None
     openai_base_url: str | None = None
     max_sources: int = 6
+    precision: str = "auto"
 
     @property
     def index_dir(self) -> Path:
@@ -78,7 +79,8 @@ def _coerce(name: str, raw: Any, typ: type) -> Any:
 _TYPES = {"index": Path, "corpus": Path, "model": str, "k": int, "min_score": float, "max_citations": int,
           "host": str, "port": int, "eutils_url": str,
           "mode": str, "rrf_k": int, "dense_weight": float, "sparse_weight": float, "depth": int, "mmr": float,
-          "synonyms": Path, "engine": str, "llm": str, "openai_base_url": str, "max_sources": int}
+          "synonyms": Path, "engine": str, "llm": str, "openai_base_url": str, "max_sources": int,
+          "precision": str}
 ENGINES = ("extractive", "local", "openai")
 MODES = ("hybrid", "dense", "sparse")
 
@@ -108,6 +110,8 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
         raise ConfigError(f"k must be between 1 and 1000, got {settings.k}")
     if settings.mode not in MODES:
         raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {settings.mode!r}")
+    if settings.precision not in ("auto", "fp32", "bf16"):
+        raise ConfigError(f"precision must be auto, fp32 or bf16, got {settings.precision!r}")
     if settings.engine not in ENGINES:
         raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {settings.engine!r}")
     if not 0.0 <= settings.mmr < 1.0:

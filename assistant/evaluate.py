@@ -127,7 +127,7 @@ def evaluate_retrieval(data: BeirData, settings: Settings | None = None, methods
     from .store import KnowledgeBase, build
 
     settings = settings or load_settings({})
-    encoder = get_encoder(settings.model or DEFAULT_MODEL)
+    encoder = get_encoder(settings.model or DEFAULT_MODEL, settings.precision)
     with tempfile.TemporaryDirectory(prefix="cqa-eval-") as tmp:
         folder = Path(index_dir) if index_dir else Path(tmp) / "kb"
         started = time.perf_counter()
@@ -147,6 +147,7 @@ def evaluate_retrieval(data: BeirData, settings: Settings | None = None, methods
             timings[method] = round((time.perf_counter() - started) / len(ids) * 1000, 2)
             results[method] = score_rankings(rankings, data.qrels)
     return {"dataset": data.name, "queries": len(ids), "documents": len(data.corpus), "model": encoder.name,
+            "precision": getattr(encoder, "precision", "fp32"),
             "methods": results,
             "settings": {"rrf_k": settings.rrf_k, "dense_weight": settings.dense_weight,
                          "sparse_weight": settings.sparse_weight, "depth": settings.depth},
@@ -157,7 +158,7 @@ def evaluate_retrieval(data: BeirData, settings: Settings | None = None, methods
 def format_table(result: dict) -> str:
     metrics = ("ndcg@10", "recall@1", "recall@10", "recall@100", "mrr@10")
     lines = [f"{result['dataset']}: {result['queries']} queries, {result['documents']} documents, "
-             f"model {result['model']}",
+             f"model {result['model']} ({result.get('precision', 'fp32')})",
              f"{'method':8} " + " ".join(f"{m:>10}" for m in metrics)]
     for method, scores in result["methods"].items():
         lines.append(f"{method:8} " + " ".join(f"{scores[m]:>10.4f}" for m in metrics))

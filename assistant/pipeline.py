@@ -15,5 +15,5 @@ def build_knowledge_base(corpus: str | Path | None = None, index: str | Path | N
                          on_stage=None) -> BuildReport:
     settings = settings or load_settings({"corpus": corpus, "index": index, "model": model})
     records = read_corpus_dir(settings.corpus_dir)
-    encoder = get_encoder(settings.model or DEFAULT_MODEL)
+    encoder = get_encoder(settings.model or DEFAULT_MODEL, settings.precision)
     return build(records, settings.index_dir, encoder, progress=progress, on_stage=on_stage)

@@ -118,7 +118,7 @@ class Retriever:
         chosen = settings.model or kb.model or DEFAULT_MODEL
         if chosen != kb.model:  # fail before loading a model that cannot be used
             cls._mismatch(kb, chosen)
-        encoder = get_encoder(chosen)
+        encoder = get_encoder(chosen, settings.precision)
         if encoder.dimension != kb.dimension:
             raise IndexMismatchError(
                 f"model {chosen!r} gives {encoder.dimension}-dimensional vectors but the knowledge base at "

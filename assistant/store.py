@@ -3,7 +3,8 @@
 Layout of an index folder::
 
     CURRENT            one line: the name of the live version folder
-    v-<stamp>-<hash>/  manifest.json, records.jsonl, passages.jsonl, vectors.npy, dense.faiss, sparse/ (bm25s)
+    v-<stamp>-<hash>/  manifest.json, records.jsonl, passages.jsonl, vectors.npy, dense.faiss (exact, or IVF for
+                       large knowledge bases: see dense_index), sparse/ (bm25s)
 
 A build writes a complete new version folder beside the live one and then replaces ``CURRENT`` with
 ``os.replace``; a build that fails or is killed leaves the previous version live and loadable. Vectors are keyed by
@@ -27,6 +28,7 @@ import numpy as np
 
 from . import __version__
 from .corpus.merge import merge_records
+from .dense_index import IVF_THRESHOLD, build_dense_index, load_dense_index, save_dense_index
 from .encoders import Encoder, encode_in_batches
 from .errors import AssistantError, IndexMismatchError, IndexMissingError
 from .passages import MAX_WORDS, split_records
@@ -124,8 +126,7 @@ class KnowledgeBase:
     @property
     def index(self):
         if self._index is None:
-            import faiss
-            self._index = faiss.read_index(str(self.path / "dense.faiss"))
+            self._index = load_dense_index(self.path / "dense.faiss", self.manifest.get("dense_index"))
         return self._index
 
     @property
@@ -244,10 +245,9 @@ def _alive(pid: int) -> bool:
 
 
 def build(records: Sequence[Record], index_dir: Path, encoder: Encoder, *, max_words: int = MAX_WORDS,
-          progress: bool = False, on_stage: Callable[[str], None] | None = None) -> BuildReport:
+          progress: bool = False, on_stage: Callable[[str], None] | None = None,
+          ivf_threshold: int = IVF_THRESHOLD) -> BuildReport:
     """Merge, split, embed and write ``records`` as the new live version of ``index_dir``."""
-    import faiss
-
     say = on_stage or (lambda message: None)
     index_dir = Path(index_dir)
     papers = merge_records(records)
@@ -283,9 +283,8 @@ def build(records: Sequence[Record], index_dir: Path, encoder: Encoder, *, max_w
         _write_jsonl(staging / "records.jsonl", (r.to_dict() for r in papers))
         _write_jsonl(staging / "passages.jsonl", (_passage_row(p) for p in passages))
         np.save(staging / "vectors.npy", vectors)
-        index = faiss.IndexFlatIP(dimension)
-        index.add(vectors)
-        faiss.write_index(index, str(staging / "dense.faiss"))
+        index, dense_info = build_dense_index(vectors, ivf_threshold)
+        save_dense_index(index, staging / "dense.faiss")
         say(f"indexing {len(passages)} passages for BM25")
         SparseIndex.build([p.text for p in passages]).save(staging / "sparse")
         manifest = {
@@ -294,7 +293,9 @@ def build(records: Sequence[Record], index_dir: Path, encoder: Encoder, *, max_w
             "package_version": __version__,
             "model": encoder.name,
             "dimension": dimension,
+            "precision": getattr(encoder, "precision", "fp32"),
             "metric": "inner_product on unit vectors (cosine)",
+            "dense_index": dense_info.to_dict(),
             "sparse": {"method": "bm25s (lucene)", "analyser": ANALYSER},
             "records": len(papers),
             "passages": len(passages),

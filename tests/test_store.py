@@ -9,6 +9,7 @@ from assistant.encoders import HashingEncoder
 from assistant.errors import IndexMismatchError, IndexMissingError
 from assistant.retriever import Retriever
 from assistant.store import FORMAT_VERSION, KnowledgeBase, build
+from assistant.types import Record
 from conftest import write_jsonl
 
 
@@ -100,3 +101,21 @@ def test_damaged_index_says_how_to_rebuild(small_corpus, tmp_path):
     (KnowledgeBase.live_version(index) / "records.jsonl").write_text("{broken", encoding="utf-8")
     with pytest.raises(IndexMismatchError, match="damaged.*rebuild"):
         KnowledgeBase.load(index)
+
+
+def test_large_knowledge_bases_get_an_ivf_index_tuned_for_recall(tmp_path):
+    from assistant.dense_index import TARGET_RECALL, build_dense_index
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(40, 64))
+    vectors = (centres[rng.integers(0, 40, 6000)] + 0.3 * rng.normal(size=(6000, 64))).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    index, info = build_dense_index(vectors, threshold=5000)
+    assert info.kind == "ivf" and info.nlist >= 16 and info.recall_at_10 >= TARGET_RECALL
+    flat, flat_info = build_dense_index(vectors[:100], threshold=5000)
+    assert flat_info.kind == "flat"
+    records = [Record(f"r{i}", "title", f"Paper {i} about PD-1 and T cell {i % 37} signalling") for i in range(1200)]
+    build(records, tmp_path / "kb", HashingEncoder(64), ivf_threshold=1000)
+    kb = KnowledgeBase.load(tmp_path / "kb")
+    assert kb.manifest["dense_index"]["kind"] == "ivf"
+    hits = Retriever(kb, HashingEncoder(64)).search("Paper 7 about PD-1 and T cell 7 signalling", k=3, mode="dense")
+    assert hits[0].record.id == "r7"
