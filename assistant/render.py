@@ -48,6 +48,22 @@ def _links(record) -> str:
     return " · ".join(out)
 
 
+def quote_in_context(record, quote: str, context: int = 160) -> str:
+    """The quote highlighted (``<mark>``) inside the text around it; every piece escaped."""
+    e = html.escape
+    where = record.text.find(quote) if quote else -1
+    if where < 0:
+        return f"<mark>{e(quote)}</mark>"
+    start, end = max(0, where - context), min(len(record.text), where + len(quote) + context)
+    while start > 0 and not record.text[start - 1].isspace():
+        start += 1
+    while end < len(record.text) and not record.text[end].isspace():
+        end -= 1
+    before = ("… " if start > 0 else "") + record.text[start:where]
+    after = record.text[where + len(quote):end] + (" …" if end < len(record.text) else "")
+    return f"{e(before)}<mark>{e(quote)}</mark>{e(after)}"
+
+
 def source_card(n: int, record, quote: str, score: float | None = None) -> str:
     e = html.escape
     meta = " · ".join(e(str(x)) for x in (record.short_authors, record.year, record.journal) if x)
@@ -57,7 +73,7 @@ def source_card(n: int, record, quote: str, score: float | None = None) -> str:
         f'<div class="cqa-card" id="source-{n}">'
         f'<div class="cqa-head"><span class="cqa-n">[{n}]</span> <span class="cqa-title">{e(record.title)}</span></div>'
         f'<div class="cqa-meta">{meta} <span class="cqa-kind">{kind}</span> {score_html}</div>'
-        f'<blockquote class="cqa-quote">{e(quote)}</blockquote>'
+        f'<blockquote class="cqa-quote">{quote_in_context(record, quote)}</blockquote>'
         f'<div class="cqa-links">{_links(record)}</div>'
         f"</div>"
     )

@@ -3,7 +3,7 @@
 import pytest
 
 from assistant import Answerer, Retriever, load_settings
-from assistant.answer.verify import UNSUPPORTED, Verifier
+from assistant.answer.verify import Verifier
 from assistant.pipeline import build_knowledge_base
 from conftest import FAKE, write_jsonl
 
@@ -79,7 +79,7 @@ def test_invented_citation_is_removed_and_reported(kb):
     retriever, hits = sources_of(kb)
     verified = Verifier(retriever.encoder).verify("JAK1 loss abolished interferon gamma signalling [7].", hits)
     assert verified.problems == ["unknown source [7] in: JAK1 loss abolished interferon gamma signalling."]
-    assert not verified.citations and UNSUPPORTED in verified.text
+    assert not verified.citations and verified.text == ""  # the unverified sentence is not shown as a claim
     assert verified.checks[0].status == "unsupported"
 
 
@@ -114,7 +114,7 @@ def test_pipeline_with_a_scripted_model_reports_every_problem(kb):
     assert not answer.refused and [c.record.id for c in answer.citations] == ["jak"]
     statuses = [c.status for c in answer.checks]
     assert statuses == ["supported", "unsupported", "uncited"]
-    assert "Aspirin cures melanoma [unsupported]." in answer.text
+    assert "Aspirin" not in answer.text and "Nobody" not in answer.text  # only verified sentences are shown
     assert answer.to_dict()["checks"][1]["problems"] == ["unknown source [9] in: Aspirin cures melanoma."]
 
 

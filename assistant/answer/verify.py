@@ -3,8 +3,9 @@
 The answer is split into sentences and each ``[n]`` is checked: it must name one of the numbered sources, and that
 source must support the sentence, judged lexically (the share of the sentence's content words found in one of the
 source's sentences) and by embedding (cosine between the sentence and the source's best sentence). Unknown and
-unsupported citations are removed; a sentence left without any is marked ``[unsupported]``, and a sentence that
-never had one is reported as uncited. Kept citations are renumbered 1..m in order of first use, the reference list
+unsupported citations are removed; a sentence left without any is dropped from the answer, and the report
+(``checks``) keeps it with its status (``unsupported``, or ``uncited`` when it never had one), so nothing
+unverified reaches the reader as a claim. Kept citations are renumbered 1..m in order of first use, the reference list
 holds only what is cited, and each citation's ``quote`` is the source sentence that supported it best.
 """
 
@@ -30,7 +31,6 @@ COSINE_SUPPORT = 0.8
 COSINE_WITH_LEXICAL = 0.5
 LEXICAL_WITH_COSINE = 0.35
 LIST_MARKER = re.compile(r"^\s*(?:\(?\d{1,2}[.)]|[-*•])\s+")
-UNSUPPORTED = "[unsupported]"
 MOVE_MARKERS = re.compile(r"([.!?])((?:\s*\[\d[\d,;\s–-]*\])+)")  # "claim.[1]" -> "claim [1]."
 
 
@@ -141,13 +141,13 @@ class Verifier:
                     out.append(" ".join(line))
                 line = []
                 continue
-            line.append(_with_markers(claim, [renumber[n] for n in kept]))
+            if kept:
+                line.append(_with_markers(claim, [renumber[n] for n in kept]))
         text = "\n\n".join(out)
         citations = tuple(Citation(renumber[n], sources[n - 1].record, quotes[n][1]) for n in order)
         checks = tuple(SentenceCheck(c.text, tuple(renumber[n] for n in c.cited), c.status, c.problems)
                        for c in checks)
         return Verified(text, citations, checks)
-
 
     def _attribute(self, claim: str, sources: Sequence[Hit]) -> tuple[int, float, str] | None:
         best = None
@@ -159,7 +159,7 @@ class Verifier:
 
 
 def _with_markers(claim: str, numbers: list[int]) -> str:
-    markers = "".join(f"[{n}]" for n in numbers) if numbers else UNSUPPORTED
+    markers = "".join(f"[{n}]" for n in numbers)
     stop = claim[-1] if claim[-1] in ".!?" else "."
     body = claim[:-1] if claim[-1] in ".!?" else claim
     return f"{body} {markers}{stop}"
