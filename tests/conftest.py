@@ -20,13 +20,20 @@ SHIPPED = ROOT / "index" / "corpus"
 FAKE = "hash:256"
 
 
+@pytest.fixture(scope="session")
+def session_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
 @pytest.fixture(autouse=True)
-def isolated_settings(monkeypatch, tmp_path):
-    """No CHECKPOINT_QA_* from the developer's shell, and no writes to the real user folder."""
+def isolated_settings(monkeypatch, tmp_path, session_cache):
+    """No CHECKPOINT_QA_* or secrets from the developer's shell, and no writes to the real user folders (the
+    model cache is shared by the tests of one run, so the local model is de-quantised once)."""
     for key in list(os.environ):
-        if key.startswith("CHECKPOINT_QA_"):
+        if key.startswith("CHECKPOINT_QA_") or key in {"OPENAI_API_KEY", "NCBI_API_KEY", "NCBI_EMAIL"}:
             monkeypatch.delenv(key)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(session_cache))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 
