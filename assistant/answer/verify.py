@@ -70,8 +70,20 @@ def evidence_sentences(record: Record) -> list[str]:
 
 
 class Verifier:
+    CACHE_SIZE = 20_000
+
     def __init__(self, encoder: Encoder):
         self.encoder = encoder
+        self._vectors: dict[str, np.ndarray] = {}
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        """Encode with a bounded cache: the same source sentences come back question after question."""
+        missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
+        if missing:
+            if len(self._vectors) + len(missing) > self.CACHE_SIZE:
+                self._vectors.clear()
+            self._vectors.update(zip(missing, self.encoder.encode_batch(missing)))
+        return np.vstack([self._vectors[t] for t in texts])
 
     def support(self, claim: str, record: Record) -> tuple[bool, str, float]:
         """Whether ``record`` supports ``claim``, with the best supporting sentence and its score."""
@@ -79,7 +91,7 @@ class Verifier:
         words = content_words(claim)
         if not candidates or len(words) < 2:
             return False, "", 0.0
-        vectors = self.encoder.encode_batch([claim] + candidates)
+        vectors = self._encode([claim] + candidates)
         cosines = vectors[1:] @ vectors[0]
         lexical = np.array([len(words & content_words(c)) / len(words) if words else 0.0 for c in candidates])
         combined = cosines + lexical
