@@ -48,5 +48,11 @@ browser:
 test: $(GEMMA) browser
 	$(BIN)/python -m pytest
 
+# Our own benchmarks (the README quotes their output): search latency, dense search at scale, refusal threshold.
+bench: index
+	$(BIN)/python benchmarks/search_latency.py
+	$(BIN)/python benchmarks/ann_scale.py --n 1000000
+	$(BIN)/python benchmarks/refusal_threshold.py
+
 clean:
 	rm -rf index/built .pytest_cache test-artifacts
