@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import html
 import re
-from collections import Counter
 from typing import Iterable
 
-from .types import Answer, Citation, Hit
+from .types import Answer, Citation
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~])")
 _CITE = re.compile(r"\\\[(\d+)\\\]")
@@ -88,15 +87,3 @@ def sources_html(answer: Answer | None) -> str:
             '<div class="cqa-empty">No sources.</div>'
     scores = {h.record.id: h.dense_score for h in answer.hits}
     return "".join(source_card(c.n, c.record, c.quote, scores.get(c.record.id)) for c in answer.citations)
-
-
-def hits_html(hits: Iterable[Hit]) -> str:
-    return "".join(source_card(h.rank, h.record, h.passage.matched_text, h.dense_score) for h in hits)
-
-
-def corpus_summary(records) -> str:
-    kinds = Counter(r.type for r in records)
-    years = [r.year for r in records if r.year]
-    span = f", {min(years)}–{max(years)}" if years else ""
-    parts = ", ".join(f"{n} {k.replace('_', ' ')}s" for k, n in kinds.most_common())
-    return f"{len(records)} papers ({parts}){span}"

@@ -56,15 +56,6 @@ class Record:
             return ""
         return ", ".join(names[:3]) + (", et al." if len(names) > 3 or "et al" in self.authors else "")
 
-    @property
-    def label(self) -> str:
-        """A human label such as ``Gopalakrishnan et al. 2018``."""
-        who = self.first_author
-        if who and "," in self.authors:
-            who += " et al."
-        parts = [p for p in (who, str(self.year) if self.year else "") if p]
-        return " ".join(parts) or self.title[:60]
-
     def bibliographic(self) -> dict[str, Any]:
         """The fields every front end shows for a paper: id, type, title, authors, journal, year, doi, pmid, url."""
         return {"id": self.id, "type": self.type, "title": self.title, "authors": self.authors,

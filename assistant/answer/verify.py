@@ -44,14 +44,6 @@ class Verified:
     def problems(self) -> list[str]:
         return [p for c in self.checks for p in c.problems]
 
-    @property
-    def precision(self) -> float | None:
-        """Share of the engine's citations that were kept."""
-        kept = sum(len(c.cited) for c in self.checks)
-        dropped = sum(1 for c in self.checks for p in c.problems if p.startswith(("unknown", "source")))
-        kept -= sum(1 for c in self.checks if c.status == "attributed")
-        return kept / (kept + dropped) if kept + dropped else None
-
 
 def _numbers(group: str) -> list[int]:
     out = []
