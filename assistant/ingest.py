@@ -21,7 +21,7 @@ from .corpus.merge import paper_keys
 from .corpus.records import Deletion, Rejected, title_key
 from .encoders import Encoder, get_encoder
 from .errors import AssistantError, CorpusError
-from .store import BuildReport, KnowledgeBase, build
+from .store import BuildReport, KnowledgeBase, build, model_mismatch
 from .types import Record
 
 
@@ -152,14 +152,14 @@ def locked(index_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _existing(index_dir: Path) -> tuple[list[Record], str | None]:
+def _live(index_dir: Path) -> KnowledgeBase | None:
+    """The live version, or ``None`` for a folder that holds no knowledge base yet (a damaged one raises)."""
     try:
-        kb = KnowledgeBase.load(index_dir)
+        return KnowledgeBase.load(index_dir)
     except AssistantError:
         if (index_dir / "CURRENT").exists():
             raise
-        return [], None
-    return list(kb.records), kb.model
+        return None
 
 
 def update_knowledge_base(index_dir: Path, records: Sequence[Record] = (), deletions: Iterable[str] = (),
@@ -168,22 +168,20 @@ def update_knowledge_base(index_dir: Path, records: Sequence[Record] = (), delet
     """Apply record changes to the knowledge base at ``index_dir`` (created when missing)."""
     index_dir = Path(index_dir)
     with locked(index_dir):
-        existing, built_with = _existing(index_dir)
+        live = _live(index_dir)
         if encoder is None:
-            chosen = model or built_with or DEFAULT_MODEL
-            if built_with and chosen != built_with:
-                raise AssistantError(f"knowledge base at {index_dir} was built with model {built_with!r}, not "
-                                     f"{chosen!r}; drop --model or rebuild with: checkpoint-qa build --index "
-                                     f"{index_dir} --model {chosen}")
+            chosen = model or (live.model if live else DEFAULT_MODEL)
+            if live and chosen != live.model:
+                raise model_mismatch(index_dir, live.model, chosen)
             encoder = get_encoder(chosen)
-        kept, report = apply_changes(existing, records, deletions, removals)
+        kept, report = apply_changes(live.records if live else [], records, deletions, removals)
         report = replace(report, rejected=tuple(rejected) + report.rejected)
         if not (report.added or report.updated or report.removed):
             return report
         if not kept:
             raise AssistantError(f"this would leave the knowledge base at {index_dir} empty; delete the folder "
                                  "instead")
-        return replace(report, build=build(kept, index_dir, encoder, progress=progress))
+        return replace(report, build=build(kept, index_dir, encoder, progress=progress, live=live))
 
 
 def ingest(paths: Sequence[str | Path], index: str | Path | None = None, fmt: str | None = None,

@@ -19,7 +19,7 @@ import numpy as np
 from .config import DEFAULT_MODEL, Settings, load_settings
 from .encoders import Encoder, get_encoder
 from .errors import AssistantError, IndexMismatchError
-from .store import KnowledgeBase, _build_hint
+from .store import KnowledgeBase, _build_hint, model_mismatch
 from .synonyms import SynonymTable, load_table
 from .analysis import tokens
 from .text import sentence_spans
@@ -127,9 +127,7 @@ class Retriever:
 
     @staticmethod
     def _mismatch(kb: KnowledgeBase, chosen: str):
-        raise IndexMismatchError(
-            f"knowledge base at {kb.path.parent} was built with model {kb.model!r} but {chosen!r} is configured; "
-            f"use --model {kb.model} or rebuild with: {_build_hint(kb.path.parent, chosen)}")
+        raise model_mismatch(kb.path.parent, kb.model, chosen)
 
     def embed_query(self, query: str) -> np.ndarray:
         return self.encoder.encode_batch([query])[0]
@@ -161,9 +159,14 @@ class Retriever:
                 return papers
             fetch = min(total, fetch * 4)
 
-    def sparse_papers(self, query: str, depth: int, mask: np.ndarray | None = None) -> list[tuple[int, int, float]]:
+    def query_terms(self, query: str) -> list[str]:
+        """The query's own tokens followed by its synonym expansion."""
+        return tokens(query) + self.synonyms.expansion(query)
+
+    def sparse_papers(self, terms: list[str], depth: int, mask: np.ndarray | None = None) \
+            -> list[tuple[int, int, float]]:
         sparse = self.kb.sparse
-        scores = sparse.scores(sparse.query_tokens(query, self.synonyms), mask)
+        scores = sparse.scores(sparse.known(terms), mask)
         positive = np.flatnonzero(scores > 0)
         if positive.size == 0:
             return []
@@ -186,11 +189,12 @@ class Retriever:
         if mask is not None and not mask.any():
             return []
         dense = sparse = []
+        terms = self.query_terms(query) if matches or mode != "dense" else []
         if mode in ("dense", "hybrid"):
             vector = self.embed_query(query) if vector is None else vector
             dense = self.dense_papers(vector, depth, mask)
         if mode in ("sparse", "hybrid"):
-            sparse = self.sparse_papers(query, depth, mask)
+            sparse = self.sparse_papers(terms, depth, mask)
         if mode == "dense":
             ranked = [(r, score) for r, _, score in dense]
         elif mode == "sparse":
@@ -203,7 +207,7 @@ class Retriever:
             ranked = self._mmr(ranked[:max(k * 4, 20)], vector, k, s.mmr)
         sparse_by_record = {r: score for r, _, score in sparse}
         best_sparse_passage = {r: row for r, row, _ in sparse}
-        wanted = (set(tokens(query)) | set(self.synonyms.expansion(query))) if matches else None
+        wanted = set(terms) if matches else None
         return [self._hit(rank, record, score, vector, sparse_by_record.get(record),
                           best_sparse_passage.get(record), wanted)
                 for rank, (record, score) in enumerate(ranked[:k], start=1)]

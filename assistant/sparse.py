@@ -14,7 +14,6 @@ from typing import Sequence
 import numpy as np
 
 from .analysis import tokens
-from .synonyms import SynonymTable
 
 ANALYSER = "biomedical-v1"
 
@@ -42,11 +41,10 @@ class SparseIndex:
     def load(cls, folder: Path) -> "SparseIndex":
         return cls(_bm25s().BM25.load(str(folder), mmap=False, show_progress=False, verbosity=0))
 
-    def query_tokens(self, query: str, synonyms: SynonymTable | None = None) -> list[str]:
-        own = tokens(query)
-        extra = synonyms.expansion(query) if synonyms else []
+    def known(self, query_terms: list[str]) -> list[str]:
+        """The query's terms (own and expanded) that the index has seen, each once."""
         vocab = self.bm25.vocab_dict
-        return [t for t in dict.fromkeys(own + extra) if t in vocab]
+        return [t for t in dict.fromkeys(query_terms) if t in vocab]
 
     def scores(self, query_tokens: list[str], mask: np.ndarray | None = None) -> np.ndarray:
         n = self.bm25.scores["num_docs"]

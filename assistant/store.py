@@ -210,12 +210,22 @@ def describe(kb: KnowledgeBase) -> dict:
     }
 
 
-def _previous_vectors(index_dir: Path, model: str, dimension: int) -> dict[str, np.ndarray]:
-    """Vectors of the live version keyed by passage hash, when it was built with the same model."""
-    try:
-        kb = KnowledgeBase.load(index_dir)
-    except AssistantError:
-        return {}
+def model_mismatch(index_dir: Path, built_with: str, chosen: str) -> IndexMismatchError:
+    """The one error for "this knowledge base was built with another model", with both ways out."""
+    return IndexMismatchError(
+        f"knowledge base at {index_dir} was built with model {built_with!r} but {chosen!r} is configured; "
+        f"use --model {built_with} or rebuild with: {_build_hint(index_dir, chosen)}")
+
+
+def _previous_vectors(index_dir: Path, model: str, dimension: int,
+                      kb: KnowledgeBase | None = None) -> dict[str, np.ndarray]:
+    """Vectors of the live version (``kb`` when the caller has it loaded) keyed by passage hash, when it was
+    built with the same model."""
+    if kb is None:
+        try:
+            kb = KnowledgeBase.load(index_dir)
+        except AssistantError:
+            return {}
     if kb.model != model or kb.dimension != dimension:
         return {}
     return {passage_key(p): kb.vectors[i] for i, p in enumerate(kb.passages)}
@@ -246,24 +256,31 @@ def _alive(pid: int) -> bool:
 
 def build(records: Sequence[Record], index_dir: Path, encoder: Encoder, *, max_words: int = MAX_WORDS,
           progress: bool = False, on_stage: Callable[[str], None] | None = None,
-          ivf_threshold: int = IVF_THRESHOLD) -> BuildReport:
-    """Merge, split, embed and write ``records`` as the new live version of ``index_dir``."""
+          ivf_threshold: int = IVF_THRESHOLD, live: KnowledgeBase | None = None) -> BuildReport:
+    """Merge, split, embed and write ``records`` as the new live version of ``index_dir``.
+
+    ``live`` is the live version when the caller has already loaded it (ingestion does), so it is not read twice.
+    """
     say = on_stage or (lambda message: None)
     index_dir = Path(index_dir)
     papers = merge_records(records)
     if not papers:
         raise AssistantError("the corpus is empty; add at least one record")
     digest = corpus_hash(papers, max_words)
-    try:
-        live = KnowledgeBase.read_manifest(index_dir)
-    except AssistantError:
-        live = None
-    if live and live.get("corpus_hash") == digest and live.get("model") == encoder.name:
-        return BuildReport(index_dir, live["records"], live["passages"], 0, live["passages"], True, encoder.name)
+    if live is not None:
+        manifest = live.manifest
+    else:
+        try:
+            manifest = KnowledgeBase.read_manifest(index_dir)
+        except AssistantError:
+            manifest = None
+    if manifest and manifest.get("corpus_hash") == digest and manifest.get("model") == encoder.name:
+        return BuildReport(index_dir, manifest["records"], manifest["passages"], 0, manifest["passages"], True,
+                           encoder.name)
 
     passages = split_records(papers, max_words)
     dimension = encoder.dimension
-    previous = _previous_vectors(index_dir, encoder.name, dimension)
+    previous = _previous_vectors(index_dir, encoder.name, dimension, live)
     keys = [passage_key(p) for p in passages]
     missing = [i for i, key in enumerate(keys) if key not in previous]
     say(f"embedding {len(missing)} of {len(passages)} passages with {encoder.name}")

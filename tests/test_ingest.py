@@ -165,3 +165,11 @@ def test_killed_build_leaves_the_previous_index_searchable(tmp_path):
     assert hits[0].record.pmid == "27903500"
     report = ingest([big], index=index, encoder=HashingEncoder(64))  # and the next build still works
     assert report.added == 5000
+
+
+def test_ingest_with_another_model_is_refused_with_the_rebuild_command(tmp_path, capsys):
+    ingest([FIXTURES / "medline.nbib"], index=tmp_path / "kb", model="hash:64")
+    code, _, err = run(capsys, "ingest", FIXTURES / "pubmed.csv", "--index", tmp_path / "kb", "--model", "hash:32")
+    assert code == 1 and err.count("\n") == 1
+    assert "built with model 'hash:64' but 'hash:32'" in err and "checkpoint-qa build --index" in err
+    assert len(KnowledgeBase.load(tmp_path / "kb").records) == 2
