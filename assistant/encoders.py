@@ -113,11 +113,6 @@ class SentenceTransformerEncoder:
         self._model = None
         self.calls = 0
 
-    def _location(self) -> str:
-        if self.name.lower() in _DEFAULT_ALIASES:
-            return str(packaged_minilm_path())
-        return self.name
-
     def _load(self):
         if self._model is None:
             os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -129,7 +124,7 @@ class SentenceTransformerEncoder:
                     from None
             hf_logging.disable_progress_bar()
             hf_logging.set_verbosity_error()
-            location = self._location()
+            location = _model_location(self.name)
             try:
                 model = SentenceTransformer(location, device=self.device)
                 if self.precision == "bf16":
@@ -159,6 +154,40 @@ class SentenceTransformerEncoder:
 
 _HASH = re.compile(r"hash:(\d+)")
 _cache: dict[str, Encoder] = {}
+QUERY_ENCODERS = ("auto", "onnx", "torch")
+
+
+def _model_location(name: str) -> str:
+    return str(packaged_minilm_path()) if name.lower() in _DEFAULT_ALIASES else name
+
+
+def get_query_encoder(model: str | None = None, precision: str = "auto", backend: str = "auto") -> Encoder:
+    """The encoder for queries: the ONNX export of the model when ``onnxruntime`` is installed (``backend="auto"``
+    or ``"onnx"``), else the torch encoder. ``auto`` falls back to torch, with a warning, when the model cannot be
+    exported; ``onnx`` makes that an error."""
+    if backend not in QUERY_ENCODERS:
+        raise ModelError(f"query encoder must be one of {', '.join(QUERY_ENCODERS)}, got {backend!r}")
+    name = model or DEFAULT_MODEL
+    if _HASH.fullmatch(name) or backend == "torch":
+        return get_encoder(name, precision)
+    from .onnx_encoder import OnnxEncoder, onnx_available
+    if not onnx_available():
+        if backend == "onnx":
+            raise ModelError("the ONNX query encoder needs onnxruntime; run: pip install 'checkpoint-qa[fast]'")
+        return get_encoder(name, precision)
+    key = f"{name}|onnx"
+    if key not in _cache:
+        encoder = OnnxEncoder(name, _model_location(name))
+        try:
+            encoder.dimension  # loads, exporting first if this model was never exported
+        except ModelError as exc:
+            if backend == "onnx":
+                raise
+            import logging
+            logging.getLogger("assistant").warning("using the torch query encoder: %s", exc)
+            return get_encoder(name, precision)
+        _cache[key] = encoder
+    return _cache[key]
 
 
 def get_encoder(model: str | None = None, precision: str = "auto") -> Encoder:

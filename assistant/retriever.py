@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import DEFAULT_MODEL, Settings, load_settings
-from .encoders import Encoder, get_encoder
+from .encoders import Encoder, get_query_encoder
 from .errors import AssistantError, IndexMismatchError
 from .store import KnowledgeBase, _build_hint, model_mismatch
 from .synonyms import SynonymTable, load_table
@@ -118,7 +118,7 @@ class Retriever:
         chosen = settings.model or kb.model or DEFAULT_MODEL
         if chosen != kb.model:  # fail before loading a model that cannot be used
             cls._mismatch(kb, chosen)
-        encoder = get_encoder(chosen, settings.precision)
+        encoder = get_query_encoder(chosen, settings.precision, settings.query_encoder)
         if encoder.dimension != kb.dimension:
             raise IndexMismatchError(
                 f"model {chosen!r} gives {encoder.dimension}-dimensional vectors but the knowledge base at "

@@ -1,0 +1,78 @@
+"""The ONNX query encoder: same vectors and rankings as torch, exported once, and a search process without torch."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from assistant.config import load_settings
+from assistant.encoders import HashingEncoder, SentenceTransformerEncoder, get_query_encoder
+from assistant.errors import ConfigError, ModelError
+from assistant.retriever import Retriever
+
+TEXTS = ["PD-1 resistance", "JAK1 loss-of-function mutations abolish interferon gamma signalling in melanoma",
+         "Gut microbiome modulates the response to anti-PD-1 immunotherapy in epithelial tumours. " * 6, "B2M"]
+
+
+def test_unknown_query_encoder_is_a_config_error():
+    with pytest.raises(ConfigError, match="query_encoder must be auto, onnx or torch"):
+        load_settings({"query_encoder": "tensorrt"})
+
+
+def test_hash_models_ignore_the_query_encoder_choice():
+    assert isinstance(get_query_encoder("hash:64", backend="onnx"), HashingEncoder)
+
+
+def test_onnx_without_onnxruntime_says_how_to_install(monkeypatch):
+    import assistant.onnx_encoder as onnx_encoder
+    monkeypatch.setattr(onnx_encoder, "onnx_available", lambda: False)
+    with pytest.raises(ModelError, match=r"pip install 'checkpoint-qa\[fast\]'"):
+        get_query_encoder("all-MiniLM-L6-v2", backend="onnx")
+
+
+@pytest.mark.model
+def test_onnx_vectors_match_torch_fp32_and_the_export_is_reused():
+    from assistant.onnx_encoder import export_dir
+    onnx = get_query_encoder(backend="onnx")
+    assert onnx.backend == "onnx" and onnx.name == "all-MiniLM-L6-v2" and onnx.dimension == 384
+    folder = export_dir(onnx.location)
+    exported_at = (folder / "model.onnx").stat().st_mtime_ns
+    torch_vectors = SentenceTransformerEncoder(precision="fp32").encode_batch(TEXTS)
+    onnx_vectors = onnx.encode_batch(TEXTS)  # one padded batch of very different lengths
+    assert onnx_vectors.shape == (4, 384) and onnx_vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(onnx_vectors, axis=1), 1.0, atol=1e-5)
+    assert (onnx_vectors * torch_vectors).sum(axis=1).min() > 0.9999
+    single = onnx.encode_batch(TEXTS[:1])[0]
+    assert float(single @ onnx_vectors[0]) > 0.99999  # padding does not change a text's vector
+    from assistant.onnx_encoder import OnnxEncoder
+    OnnxEncoder(onnx.name, onnx.location).encode_batch(["again"])  # a new process-level encoder: no re-export
+    assert (folder / "model.onnx").stat().st_mtime_ns == exported_at
+
+
+@pytest.mark.model
+def test_onnx_and_torch_query_encoders_rank_the_same(shipped_minilm_kb):
+    for query in ("JAK1 JAK2 loss of function", "gut microbiome and anti-PD-1 response", "TGF-beta exclusion"):
+        rankings = {}
+        for backend in ("onnx", "torch"):
+            settings = load_settings({"index": shipped_minilm_kb, "query_encoder": backend, "precision": "fp32"})
+            retriever = Retriever.load(settings=settings)
+            rankings[backend] = [(h.record.id, h.score) for h in retriever.search(query, k=8)]
+        assert [i for i, _ in rankings["onnx"]] == [i for i, _ in rankings["torch"]]
+        assert np.allclose([s for _, s in rankings["onnx"]], [s for _, s in rankings["torch"]], atol=1e-4)
+
+
+@pytest.mark.model
+def test_search_process_never_imports_torch(shipped_minilm_kb):
+    get_query_encoder()  # exported into this run's cache already
+    code = ("import sys, json; from assistant.cli import main; "
+            f"rc = main(['search', 'PD-1 resistance', '--json', '--index', {str(shipped_minilm_kb)!r}]); "
+            "heavy = [m for m in ('torch', 'sentence_transformers', 'transformers', 'gradio') if m in sys.modules]; "
+            "print(json.dumps(heavy), file=sys.stderr); sys.exit(rc)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stderr.strip().splitlines()[-1]) == []
+    hits = json.loads(done.stdout)
+    assert hits and hits[0]["rank"] == 1
