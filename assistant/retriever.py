@@ -22,7 +22,6 @@ from .errors import AssistantError, IndexMismatchError
 from .store import KnowledgeBase, _build_hint, model_mismatch
 from .synonyms import SynonymTable, load_table
 from .analysis import tokens
-from .text import sentence_spans
 from .types import Hit, Record
 
 MAX_QUERY_CHARS = 2000
@@ -207,13 +206,13 @@ class Retriever:
             ranked = self._mmr(ranked[:max(k * 4, 20)], vector, k, s.mmr)
         sparse_by_record = {r: score for r, _, score in sparse}
         best_sparse_passage = {r: row for r, row, _ in sparse}
-        wanted = set(terms) if matches else None
+        wanted = frozenset(terms) if matches else None
         return [self._hit(rank, record, score, vector, sparse_by_record.get(record),
                           best_sparse_passage.get(record), wanted)
                 for rank, (record, score) in enumerate(ranked[:k], start=1)]
 
     def _hit(self, rank: int, record_row: int, score: float, vector: np.ndarray | None,
-             sparse_score: float | None, sparse_row: int | None, wanted: set[str] | None) -> Hit:
+             sparse_score: float | None, sparse_row: int | None, wanted: frozenset[str] | None) -> Hit:
         kb = self.kb
         rows = kb.passage_rows(record_row)
         dense_score = None
@@ -225,20 +224,7 @@ class Retriever:
             best = sparse_row if sparse_row is not None else int(rows[0])
         passage = kb.passages[best]
         return Hit(rank, float(score), kb.records[record_row], passage, dense_score, sparse_score,
-                   self._matches(passage, wanted) if wanted else ())
-
-    @staticmethod
-    def _matches(passage, wanted: set[str], most: int = 2) -> tuple[str, ...]:
-        """The passage's sentences that share the most query terms (synonyms included)."""
-        if not passage.body:
-            return (passage.title,) if wanted & set(tokens(passage.title)) else ()
-        scored = []
-        for start, end in sentence_spans(passage.body):
-            sentence = passage.body[start:end]
-            overlap = len(wanted & set(tokens(sentence)))
-            if overlap:
-                scored.append((-overlap, start, sentence))
-        return tuple(sentence for _, _, sentence in sorted(scored)[:most])
+                   wanted or frozenset())
 
     def _mmr(self, ranked: list[tuple[int, float]], vector: np.ndarray, k: int, trade_off: float) \
             -> list[tuple[int, float]]:

@@ -8,6 +8,7 @@ speaks the same schema.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Mapping
 
 RECORD_TYPES = ("abstract", "reference_title", "title")
@@ -128,7 +129,9 @@ class Hit:
     """A ranked record returned by search, with the passage that matched best and its best sentences.
 
     ``score`` is the ranking score (reciprocal-rank fusion in hybrid mode); ``dense_score`` is the cosine of the
-    best passage and ``sparse_score`` its BM25 score, each ``None`` when that side did not run.
+    best passage and ``sparse_score`` its BM25 score, each ``None`` when that side did not run. ``matches`` (the
+    passage's sentences sharing the most ``terms`` with the query) is worked out on first use: analysing every
+    sentence of every hit costs more than the search itself, and many callers never read them.
     """
 
     rank: int
@@ -137,7 +140,12 @@ class Hit:
     passage: Passage
     dense_score: float | None = None
     sparse_score: float | None = None
-    matches: tuple[str, ...] = ()
+    terms: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+
+    @cached_property
+    def matches(self) -> tuple[str, ...]:
+        from .matching import best_sentences
+        return best_sentences(self.passage, self.terms) if self.terms else ()
 
     def to_dict(self) -> dict[str, Any]:
         def rounded(x):

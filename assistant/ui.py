@@ -90,8 +90,11 @@ class ChatBackend:
         return self._answerers[key]
 
     def ingest(self, paths: list[str]) -> str:
+        from .encoders import get_encoder
         from .ingest import ingest
-        report = ingest(paths, index=self.retriever.kb.path.parent, encoder=self.retriever.encoder, progress=True)
+        retriever = self.retriever  # documents go through the build encoder (bf16 torch), queries through ONNX
+        encoder = get_encoder(retriever.kb.model, retriever.settings.precision)
+        report = ingest(paths, index=retriever.kb.path.parent, encoder=encoder, progress=True)
         if report.build is not None:
             self.retriever.kb = KnowledgeBase.load(self.retriever.kb.path.parent)
         lines = [escape_markdown(report.summary())]
