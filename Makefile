@@ -48,11 +48,14 @@ browser:
 test: $(GEMMA) browser
 	$(BIN)/python -m pytest
 
-# Our own benchmarks (the README quotes their output): search latency, dense search at scale, refusal threshold.
+# Benchmarks (the README quotes their output). compare_peers installs LangChain, LlamaIndex and txtai into their own
+# environment (.venv-peers) on its first run and needs SciFact in ../shared/eval/scifact.
 bench: index
+	$(BIN)/python benchmarks/compare_peers.py
+	$(BIN)/python benchmarks/start_time.py
 	$(BIN)/python benchmarks/search_latency.py
 	$(BIN)/python benchmarks/ann_scale.py --n 1000000
 	$(BIN)/python benchmarks/refusal_threshold.py
 
 clean:
-	rm -rf index/built .pytest_cache test-artifacts
+	rm -rf index/built .pytest_cache test-artifacts .venv-peers
