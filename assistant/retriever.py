@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import DEFAULT_MODEL, Settings, load_settings
+from .dense_index import search as dense_search
 from .encoders import Encoder, get_query_encoder
 from .errors import AssistantError, IndexMismatchError
 from .store import KnowledgeBase, _build_hint, model_mismatch
@@ -149,11 +150,10 @@ class Retriever:
             return best_per_record(rows[order], scores[order], kb.passage_record, depth)
         total = len(kb.passages)
         fetch = min(total, max(depth * 4, 64))
-        query = vector.reshape(1, -1).astype(np.float32)
         while True:
-            scores, ids = kb.index.search(query, fetch)
-            keep = ids[0] >= 0
-            papers = best_per_record(ids[0][keep], scores[0][keep], kb.passage_record, depth)
+            scores, ids = dense_search(kb.index, kb.vectors, vector, fetch)
+            keep = ids >= 0
+            papers = best_per_record(ids[keep], scores[keep], kb.passage_record, depth)
             if len(papers) >= depth or fetch >= total:
                 return papers
             fetch = min(total, fetch * 4)

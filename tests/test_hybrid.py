@@ -66,6 +66,14 @@ def test_cd279_finds_pd1_through_the_sparse_side(retriever):
     assert bare.search("CD279", k=3, mode="sparse") == []
 
 
+def test_matches_follow_the_query_and_can_be_skipped(retriever):
+    hit = retriever.search("JAK1 loss interferon gamma mice", k=1)[0]
+    assert hit.matches == ("JAK1 loss abolished the response to interferon gamma in mice.",)
+    assert hit.to_dict()["matches"] == list(hit.matches)
+    skipped = retriever.search("JAK1 loss interferon gamma mice", k=1, matches=False)[0]
+    assert skipped.record.id == hit.record.id and skipped.matches == ()
+
+
 def test_hybrid_fuses_both_rankings(retriever):
     hits = retriever.search("JAK1 loss interferon gamma", k=4)
     assert {hits[0].record.id, hits[1].record.id} == {"b", "c"}

@@ -104,18 +104,41 @@ def test_damaged_index_says_how_to_rebuild(small_corpus, tmp_path):
 
 
 def test_large_knowledge_bases_get_an_ivf_index_tuned_for_recall(tmp_path):
-    from assistant.dense_index import TARGET_RECALL, build_dense_index
+    from assistant.dense_index import TARGET_RECALL, build_dense_index, search as dense_search
     rng = np.random.default_rng(1)
     centres = rng.normal(size=(40, 64))
     vectors = (centres[rng.integers(0, 40, 6000)] + 0.3 * rng.normal(size=(6000, 64))).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     index, info = build_dense_index(vectors, threshold=5000)
-    assert info.kind == "ivf" and info.nlist >= 16 and info.recall_at_10 >= TARGET_RECALL
+    assert info.kind == "ivf-pq" and info.nlist >= 16 and info.recall_at_10 >= TARGET_RECALL
+    queries = (centres[rng.integers(0, 40, 50)] + 0.3 * rng.normal(size=(50, 64))).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    found = 0
+    for q in queries:  # fresh queries: re-ranked candidates carry exact cosines and find the exact top 10
+        scores, ids = dense_search(index, vectors, q, 10)
+        assert np.allclose(scores, vectors[ids] @ q, atol=1e-6) and list(scores) == sorted(scores, reverse=True)
+        found += len(set(ids) & set(np.argsort(-(vectors @ q))[:10]))
+    assert found / (10 * len(queries)) >= TARGET_RECALL
     flat, flat_info = build_dense_index(vectors[:100], threshold=5000)
     assert flat_info.kind == "flat"
     records = [Record(f"r{i}", "title", f"Paper {i} about PD-1 and T cell {i % 37} signalling") for i in range(1200)]
     build(records, tmp_path / "kb", HashingEncoder(64), ivf_threshold=1000)
     kb = KnowledgeBase.load(tmp_path / "kb")
-    assert kb.manifest["dense_index"]["kind"] == "ivf"
+    assert kb.manifest["dense_index"]["kind"] == "ivf-pq"
     hits = Retriever(kb, HashingEncoder(64)).search("Paper 7 about PD-1 and T cell 7 signalling", k=3, mode="dense")
     assert hits[0].record.id == "r7"
+
+
+def test_an_older_float32_ivf_index_still_loads_and_searches(tmp_path):
+    import faiss
+    from assistant.dense_index import load_dense_index, save_dense_index, search as dense_search
+    rng = np.random.default_rng(3)
+    vectors = rng.normal(size=(2000, 32)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    old = faiss.IndexIVFFlat(faiss.IndexFlatIP(32), 32, 16, faiss.METRIC_INNER_PRODUCT)
+    old.train(vectors)
+    old.add(vectors)
+    save_dense_index(old, tmp_path / "dense.faiss")
+    loaded = load_dense_index(tmp_path / "dense.faiss", {"kind": "ivf", "nlist": 16, "nprobe": 16})
+    scores, ids = dense_search(loaded, vectors, vectors[5], 3)
+    assert ids[0] == 5 and abs(scores[0] - 1.0) < 1e-5
