@@ -5,12 +5,16 @@ Shown under each hit (CLI, chat) and returned by the APIs; ``Hit.matches`` calls
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .analysis import tokens
 from .text import sentence_spans
-from .types import Passage
+
+if TYPE_CHECKING:  # types calls this module; it needs nothing of types at run time
+    from .types import Passage
 
 
-def best_sentences(passage: Passage, terms: frozenset[str], most: int = 2) -> tuple[str, ...]:
+def best_sentences(passage: "Passage", terms: frozenset[str], most: int = 2) -> tuple[str, ...]:
     """Up to ``most`` sentences of the passage body, most shared terms first, then in reading order; a
     title-only passage matches with its title."""
     if not passage.body:
