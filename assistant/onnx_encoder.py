@@ -137,6 +137,18 @@ def export(location: str, target: Path) -> Path:
     return target
 
 
+def _open(ort, tokenizer_class, folder: Path):
+    meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    tokenizer = tokenizer_class.from_file(str(folder / "tokenizer.json"))
+    tokenizer.enable_truncation(max_length=meta["max_tokens"])
+    tokenizer.no_padding()
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
+    return session, tokenizer, meta
+
+
 class OnnxEncoder:
     """Encode with an exported model in ONNX Runtime; same name, dimension and (to ~1e-6) vectors as torch fp32."""
 
@@ -160,17 +172,22 @@ class OnnxEncoder:
             raise ModelError("the ONNX query encoder needs onnxruntime; run: pip install 'checkpoint-qa[fast]'") \
                 from None
         folder = export_dir(self.location)
-        if not (folder / "meta.json").is_file():
-            export(self.location, folder)
-        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-        tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        tokenizer.enable_truncation(max_length=meta["max_tokens"])
-        tokenizer.no_padding()
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3
-        self._session = ort.InferenceSession(str(folder / "model.onnx"), options,
-                                             providers=["CPUExecutionProvider"])
+        try:
+            if not (folder / "meta.json").is_file():
+                export(self.location, folder)
+            try:
+                session, tokenizer, meta = _open(ort, Tokenizer, folder)
+            except Exception:  # a damaged export (disk full, killed copy): export once more
+                shutil.rmtree(folder, ignore_errors=True)
+                export(self.location, folder)
+                session, tokenizer, meta = _open(ort, Tokenizer, folder)
+        except ModelError:
+            raise
+        except Exception as exc:  # unwritable cache, unreadable files, a runtime that rejects the graph
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"cannot prepare the ONNX query encoder in {folder} ({first}); set "
+                             f"CHECKPOINT_QA_QUERY_ENCODER=torch, or make that folder writable") from None
+        self._session = session
         self._tokenizer, self._meta = tokenizer, meta
 
     @property

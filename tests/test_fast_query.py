@@ -76,3 +76,41 @@ def test_search_process_never_imports_torch(shipped_minilm_kb):
     assert json.loads(done.stderr.strip().splitlines()[-1]) == []
     hits = json.loads(done.stdout)
     assert hits and hits[0]["rank"] == 1
+
+
+def test_auto_falls_back_to_torch_when_the_model_cannot_be_exported(monkeypatch, tmp_path, caplog):
+    import assistant.onnx_encoder as onnx_encoder
+    from assistant.encoders import SentenceTransformerEncoder
+
+    def refuse(location, target):
+        raise ModelError("the ONNX query encoder supports Transformer + Pooling models, not Transformer + Dense")
+    monkeypatch.setattr(onnx_encoder, "export", refuse)
+    model = str(tmp_path / "custom-model")
+    with caplog.at_level("WARNING", logger="assistant"):
+        encoder = get_query_encoder(model, backend="auto")
+    assert isinstance(encoder, SentenceTransformerEncoder) and encoder.name == model
+    assert "using the torch query encoder" in caplog.text and "Dense" in caplog.text
+    with pytest.raises(ModelError, match="Transformer \\+ Dense"):
+        get_query_encoder(model, backend="onnx")
+
+
+def test_an_unwritable_cache_is_a_one_line_error(monkeypatch, tmp_path):
+    import assistant.onnx_encoder as onnx_encoder
+
+    def denied(location, target):
+        raise PermissionError(13, "Permission denied", str(target))
+    monkeypatch.setattr(onnx_encoder, "export", denied)
+    with pytest.raises(ModelError, match="CHECKPOINT_QA_QUERY_ENCODER=torch, or make that folder writable") as err:
+        get_query_encoder(str(tmp_path / "other-model"), backend="onnx")
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.model
+def test_a_damaged_export_is_made_again():
+    from assistant.onnx_encoder import OnnxEncoder, export_dir
+    first = get_query_encoder(backend="onnx")
+    model_file = export_dir(first.location) / "model.onnx"
+    model_file.write_bytes(model_file.read_bytes()[:1000])  # as if the disk filled up mid-copy
+    again = OnnxEncoder(first.name, first.location)
+    assert float(again.encode_batch(TEXTS[:1])[0] @ first.encode_batch(TEXTS[:1])[0]) > 0.99999
+    assert model_file.stat().st_size > 1_000_000
