@@ -4,7 +4,7 @@ Design: a query is one short text, so its cost is the fixed overhead of a framew
 work, and a process that only searches pays for importing torch and sentence-transformers (about 6 s here).
 This encoder exports the model once (transformer, pooling and normalisation in one graph) into the user's cache,
 keyed by the model's files, and afterwards needs only ``onnxruntime``, ``tokenizers`` and numpy. The export
-itself needs torch and ``onnx`` and happens on first use, or ahead of time with ``prepare_onnx``.
+itself needs torch and ``onnx`` and happens at the end of ``checkpoint-qa build``, or else on first use.
 
 Only plain models are exported: a Transformer followed by mean or CLS pooling and optionally Normalize; anything
 else raises ``ModelError`` so the caller falls back to the torch encoder. Install with the ``fast`` extra.
@@ -60,9 +60,8 @@ def _pooling_mode(pooling) -> str:
     mode = config.get("pooling_mode")
     if isinstance(mode, str):
         return mode
-    for name in ("mean", "cls"):
-        if config.get(f"pooling_mode_{name}_tokens"):
-            return name
+    if config.get("pooling_mode_mean_tokens"):
+        return "mean"
     if config.get("pooling_mode_cls_token"):
         return "cls"
     return "unsupported"
