@@ -83,6 +83,7 @@ _TYPES = {"index": Path, "corpus": Path, "model": str, "k": int, "min_score": fl
           "synonyms": Path, "engine": str, "llm": str, "openai_base_url": str, "max_sources": int,
           "precision": str, "query_encoder": str}
 ENGINES = ("extractive", "local", "openai")
+QUERY_ENCODERS = ("auto", "onnx", "torch")
 MODES = ("hybrid", "dense", "sparse")
 
 
@@ -113,8 +114,9 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
         raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {settings.mode!r}")
     if settings.precision not in ("auto", "fp32", "bf16"):
         raise ConfigError(f"precision must be auto, fp32 or bf16, got {settings.precision!r}")
-    if settings.query_encoder not in ("auto", "onnx", "torch"):
-        raise ConfigError(f"query_encoder must be auto, onnx or torch, got {settings.query_encoder!r}")
+    if settings.query_encoder not in QUERY_ENCODERS:
+        raise ConfigError(f"query_encoder must be {', '.join(QUERY_ENCODERS[:-1])} or {QUERY_ENCODERS[-1]}, got "
+                          f"{settings.query_encoder!r}")
     if settings.engine not in ENGINES:
         raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {settings.engine!r}")
     if not 0.0 <= settings.mmr < 1.0:

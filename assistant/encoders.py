@@ -16,7 +16,7 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
-from .config import DEFAULT_MODEL
+from .config import DEFAULT_MODEL, QUERY_ENCODERS
 from .errors import ModelError
 from .text import STOPWORDS, words
 
@@ -154,7 +154,6 @@ class SentenceTransformerEncoder:
 
 _HASH = re.compile(r"hash:(\d+)")
 _cache: dict[str, Encoder] = {}
-QUERY_ENCODERS = ("auto", "onnx", "torch")
 
 
 def _model_location(name: str) -> str:
@@ -175,7 +174,9 @@ def get_query_encoder(model: str | None = None, precision: str = "auto", backend
         if backend == "onnx":
             raise ModelError("the ONNX query encoder needs onnxruntime; run: pip install 'checkpoint-qa[fast]'")
         return get_encoder(name, precision)
-    key = f"{name}|onnx"
+    key, fallback = f"{name}|onnx", f"{name}|onnx-refused"
+    if backend == "auto" and fallback in _cache:  # the export failed earlier in this process: not tried again
+        return _cache[fallback]
     if key not in _cache:
         encoder = OnnxEncoder(name, _model_location(name))
         try:
@@ -185,7 +186,8 @@ def get_query_encoder(model: str | None = None, precision: str = "auto", backend
                 raise
             import logging
             logging.getLogger("assistant").warning("using the torch query encoder: %s", exc)
-            return get_encoder(name, precision)
+            _cache[fallback] = get_encoder(name, precision)
+            return _cache[fallback]
         _cache[key] = encoder
     return _cache[key]
 

@@ -82,13 +82,17 @@ def test_auto_falls_back_to_torch_when_the_model_cannot_be_exported(monkeypatch,
     import assistant.onnx_encoder as onnx_encoder
     from assistant.encoders import SentenceTransformerEncoder
 
+    attempts = []
+
     def refuse(location, target):
+        attempts.append(location)
         raise ModelError("the ONNX query encoder supports Transformer + Pooling models, not Transformer + Dense")
     monkeypatch.setattr(onnx_encoder, "export", refuse)
     model = str(tmp_path / "custom-model")
     with caplog.at_level("WARNING", logger="assistant"):
         encoder = get_query_encoder(model, backend="auto")
     assert isinstance(encoder, SentenceTransformerEncoder) and encoder.name == model
+    assert get_query_encoder(model, backend="auto") is encoder and len(attempts) == 1  # not tried again
     assert "using the torch query encoder" in caplog.text and "Dense" in caplog.text
     with pytest.raises(ModelError, match="Transformer \\+ Dense"):
         get_query_encoder(model, backend="onnx")
