@@ -84,27 +84,33 @@ def _noise_transform(reference: np.ndarray) -> np.ndarray:
     return (axes * np.sqrt(np.clip(values, 0, None))).T.astype(np.float32)
 
 
-def between_real(n: int, reference: np.ndarray, seed: int, scale: float | None = None) -> np.ndarray:
-    """Points between a real vector and one of its 20 nearest real neighbours, plus real-covariance noise."""
+def between_real(reference: np.ndarray):
+    """A sampler ``sample(n, seed)`` of points between a real vector and one of its 20 nearest real neighbours,
+    plus real-covariance noise; neighbours, noise shape and noise scale are worked out once."""
     reference = reference / np.linalg.norm(reference, axis=1, keepdims=True)
     similarity = reference @ reference.T
     np.fill_diagonal(similarity, -np.inf)
     neighbours = np.argsort(-similarity, axis=1)[:, :20]
     transform = _noise_transform(reference)
-    if scale is None:  # match a real abstract's median cosine to its nearest real neighbour
-        target = float(np.median(similarity.max(axis=1)))
-        scale = min(np.linspace(0.05, 3.0, 60),
-                    key=lambda s: abs(np.median((between_real(2000, reference, 99, s) *
-                                                 _bases(2000, reference, neighbours, 99)).sum(axis=1)) - target))
-    rng = np.random.default_rng(seed)
-    out = np.empty((n, reference.shape[1]), dtype=np.float32)
-    for start in range(0, n, 100_000):
-        stop = min(n, start + 100_000)
-        bases = _bases(stop - start, reference, neighbours, rng)
-        noise = rng.standard_normal((stop - start, reference.shape[1]), dtype=np.float32) @ transform
-        out[start:stop] = bases + scale * noise
-    out /= np.linalg.norm(out, axis=1, keepdims=True)
-    return out
+
+    def sample(n: int, seed: int, scale: float) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        out = np.empty((n, reference.shape[1]), dtype=np.float32)
+        for start in range(0, n, 100_000):
+            stop = min(n, start + 100_000)
+            bases = _bases(stop - start, reference, neighbours, rng)
+            noise = rng.standard_normal((stop - start, reference.shape[1]), dtype=np.float32) @ transform
+            out[start:stop] = bases + scale * noise
+        out /= np.linalg.norm(out, axis=1, keepdims=True)
+        return out
+
+    # the noise scale at which a generated vector is as close to its base as a real abstract to its nearest
+    # real neighbour (median cosines)
+    target = float(np.median(similarity.max(axis=1)))
+    calibration_bases = _bases(2000, reference, neighbours, 99)
+    scale = min(np.linspace(0.05, 3.0, 60),
+                key=lambda s: abs(np.median((sample(2000, 99, s) * calibration_bases).sum(axis=1)) - target))
+    return lambda n, seed: sample(n, seed, scale)
 
 
 def _bases(n: int, reference: np.ndarray, neighbours: np.ndarray, rng) -> np.ndarray:
@@ -137,8 +143,9 @@ def main() -> None:
 
     if args.vectors == "real":
         reference, described = reference_vectors()
-        vectors = between_real(args.n, reference, seed=0)
-        queries = between_real(args.queries, reference, seed=1)
+        sample = between_real(reference)
+        vectors = sample(args.n, 0)
+        queries = sample(args.queries, 1)
         print(f"vectors: between real neighbours, with real-covariance noise, from {described}")
     elif args.vectors == "gaussian":
         reference, described = reference_vectors()

@@ -94,7 +94,7 @@ def count_tokens(texts: list[str], tokenizer) -> int:
     return sum(len(e.ids) for e in tokenizer.encode_batch(texts))
 
 
-def summarise(runs: dict[str, list[dict]], qrels: dict, tokenizer) -> dict:
+def summarise(runs: dict[str, list[dict]], qrels: dict, tokenizer, n_docs: int) -> dict:
     rows = {}
     for system, results in runs.items():
         first = results[0]
@@ -103,7 +103,7 @@ def summarise(runs: dict[str, list[dict]], qrels: dict, tokenizer) -> dict:
         tokens = count_tokens(first["texts"], tokenizer)
         ndcg = statistics.fmean(ndcg_at(first["rankings"][q], qrels[q], 10) for q in first["rankings"])
         rows[system] = {"build_s": round(build_s, 2), "build_tokens": tokens,
-                        "build_tokens_per_s": round(tokens / build_s), "docs_per_s": None,
+                        "build_tokens_per_s": round(tokens / build_s), "docs_per_s": round(n_docs / build_s, 1),
                         "query_p50_ms": round(statistics.median(times) * 1000, 2),
                         "query_p95_ms": round(times[int(0.95 * (len(times) - 1))] * 1000, 2),
                         "ndcg_at_10": round(ndcg, 4), "model_load_s": round(min(r["load_s"] for r in results), 2),
@@ -139,9 +139,7 @@ def main() -> None:
             for system in order:
                 log(f"round {round_no + 1}/{args.rounds}: {system}")
                 runs[system].append(run_once(system, pythons[system], data_path, Path(tmp), round_no))
-    rows = summarise(runs, qrels, tokenizer)
-    for row in rows.values():
-        row["docs_per_s"] = round(len(payload["docs"]) / row["build_s"], 1)
+    rows = summarise(runs, qrels, tokenizer, len(payload["docs"]))
     best_build = min(PEERS, key=lambda p: rows[p]["build_s"])
     best_query = min(PEERS, key=lambda p: rows[p]["query_p50_ms"])
     figures = {
