@@ -52,6 +52,7 @@ test: $(GEMMA) browser
 # environment (.venv-peers) on its first run and needs SciFact in ../shared/eval/scifact.
 bench: index
 	$(BIN)/python benchmarks/compare_peers.py
+	$(BIN)/python benchmarks/encoder_speed.py
 	$(BIN)/python benchmarks/start_time.py
 	$(BIN)/python benchmarks/search_latency.py
 	$(BIN)/python benchmarks/ann_scale.py --n 1000000

@@ -56,6 +56,7 @@ class Settings:
     max_sources: int = 6
     precision: str = "auto"
     query_encoder: str = "auto"
+    document_encoder: str = "auto"
 
     @property
     def index_dir(self) -> Path:
@@ -81,9 +82,11 @@ _TYPES = {"index": Path, "corpus": Path, "model": str, "k": int, "min_score": fl
           "host": str, "port": int, "eutils_url": str,
           "mode": str, "rrf_k": int, "dense_weight": float, "sparse_weight": float, "depth": int, "mmr": float,
           "synonyms": Path, "engine": str, "llm": str, "openai_base_url": str, "max_sources": int,
-          "precision": str, "query_encoder": str}
+          "precision": str, "query_encoder": str, "document_encoder": str}
 ENGINES = ("extractive", "local", "openai")
 QUERY_ENCODERS = ("auto", "onnx", "torch")
+DOCUMENT_ENCODERS = ("auto", "openvino", "torch")
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
 MODES = ("hybrid", "dense", "sparse")
 
 
@@ -112,11 +115,14 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
         raise ConfigError(f"k must be between 1 and 1000, got {settings.k}")
     if settings.mode not in MODES:
         raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {settings.mode!r}")
-    if settings.precision not in ("auto", "fp32", "bf16"):
-        raise ConfigError(f"precision must be auto, fp32 or bf16, got {settings.precision!r}")
+    if settings.precision not in PRECISIONS:
+        raise ConfigError(f"precision must be auto, fp32, bf16 or int8, got {settings.precision!r}")
     if settings.query_encoder not in QUERY_ENCODERS:
         raise ConfigError(f"query_encoder must be {', '.join(QUERY_ENCODERS[:-1])} or {QUERY_ENCODERS[-1]}, got "
                           f"{settings.query_encoder!r}")
+    if settings.document_encoder not in DOCUMENT_ENCODERS:
+        raise ConfigError(f"document_encoder must be {', '.join(DOCUMENT_ENCODERS[:-1])} or {DOCUMENT_ENCODERS[-1]}, "
+                          f"got {settings.document_encoder!r}")
     if settings.engine not in ENGINES:
         raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {settings.engine!r}")
     if not 0.0 <= settings.mmr < 1.0:

@@ -16,7 +16,7 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
-from .config import DEFAULT_MODEL, QUERY_ENCODERS
+from .config import DEFAULT_MODEL, DOCUMENT_ENCODERS, PRECISIONS, QUERY_ENCODERS
 from .errors import ModelError
 from .text import STOPWORDS, words
 
@@ -42,6 +42,8 @@ def _normalise(vectors: np.ndarray) -> np.ndarray:
 class HashingEncoder:
     """Deterministic hashed bag of content words and their bigrams; no model, no randomness, the same vector on
     every machine."""
+
+    backend = "hash"
 
     def __init__(self, dimension: int = 256):
         if dimension < 8:
@@ -90,8 +92,8 @@ def cpu_has_bf16() -> bool:
 
 
 def resolve_precision(precision: str) -> str:
-    if precision not in ("auto", "fp32", "bf16"):
-        raise ModelError(f"precision must be auto, fp32 or bf16, got {precision!r}")
+    if precision not in PRECISIONS:
+        raise ModelError(f"precision must be auto, fp32, bf16 or int8, got {precision!r}")
     if precision == "auto":
         return "bf16" if cpu_has_bf16() else "fp32"
     return precision
@@ -104,12 +106,17 @@ class SentenceTransformerEncoder:
     MiniLM here, cosine >= 0.998 to the float32 vectors) and in float32 elsewhere.
     """
 
+    backend = "torch"
+
     def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 64, device: str = "cpu",
                  precision: str = "auto"):
         self.name = model
         self.batch_size = batch_size
         self.device = device
         self.precision = resolve_precision(precision)
+        if self.precision == "int8":
+            raise ModelError("int8 encoding needs the OpenVINO document encoder; run: pip install "
+                             "'checkpoint-qa[fast]' and leave CHECKPOINT_QA_DOCUMENT_ENCODER at auto or openvino")
         self._model = None
         self.calls = 0
 
@@ -160,46 +167,77 @@ def _model_location(name: str) -> str:
     return str(packaged_minilm_path()) if name.lower() in _DEFAULT_ALIASES else name
 
 
-def get_query_encoder(model: str | None = None, precision: str = "auto", backend: str = "auto") -> Encoder:
-    """The encoder for queries: the ONNX export of the model when ``onnxruntime`` is installed (``backend="auto"``
-    or ``"onnx"``), else the torch encoder. ``auto`` falls back to torch, with a warning, when the model cannot be
-    exported; ``onnx`` makes that an error."""
-    if backend not in QUERY_ENCODERS:
-        raise ModelError(f"query encoder must be one of {', '.join(QUERY_ENCODERS)}, got {backend!r}")
-    name = model or DEFAULT_MODEL
-    if _HASH.fullmatch(name) or backend == "torch":
-        return get_encoder(name, precision)
-    from .onnx_encoder import OnnxEncoder, onnx_available
-    if not onnx_available():
-        if backend == "onnx":
-            raise ModelError("the ONNX query encoder needs onnxruntime; run: pip install 'checkpoint-qa[fast]'")
-        return get_encoder(name, precision)
-    key, fallback = f"{name}|onnx", f"{name}|onnx-refused"
-    if backend == "auto" and fallback in _cache:  # the export failed earlier in this process: not tried again
+def _fast_or_torch(key: str, backend: str, kind: str, make, torch_encoder) -> Encoder:
+    """The fast encoder ``make()``, loaded now; with ``backend="auto"``, ``torch_encoder()`` (and a warning) when it
+    cannot be prepared but torch can load the model, remembered so the export is not retried per load."""
+    fallback = f"{key}|refused"
+    if backend == "auto" and fallback in _cache:
         return _cache[fallback]
     if key not in _cache:
-        encoder = OnnxEncoder(name, _model_location(name))
+        encoder = make()
         try:
             encoder.dimension  # loads, exporting first if this model was never exported
         except ModelError as exc:
-            if backend == "onnx":
+            if backend != "auto":
                 raise
+            replacement = torch_encoder()
+            replacement.dimension  # a model torch cannot load either fails here, with torch's own message
             import logging
-            logging.getLogger("assistant").warning("using the torch query encoder: %s", exc)
-            _cache[fallback] = get_encoder(name, precision)
-            return _cache[fallback]
+            logging.getLogger("assistant").warning("using the torch %s encoder: %s", kind, exc)
+            _cache[fallback] = replacement
+            return replacement
         _cache[key] = encoder
     return _cache[key]
 
 
-def get_encoder(model: str | None = None, precision: str = "auto") -> Encoder:
-    """One encoder per model name and precision per process (loading a model is the slow part of a start)."""
+def get_query_encoder(model: str | None = None, precision: str = "auto", backend: str = "auto") -> Encoder:
+    """The encoder for queries: the ONNX export of the model when ``onnxruntime`` is installed (``backend="auto"``
+    or ``"onnx"``), else the torch encoder. ``auto`` falls back to torch, with a warning, when the model cannot be
+    exported; ``onnx`` makes that an error. Queries are encoded in fp32 by ONNX Runtime whatever ``precision``."""
+    if backend not in QUERY_ENCODERS:
+        raise ModelError(f"query encoder must be one of {', '.join(QUERY_ENCODERS)}, got {backend!r}")
+    name = model or DEFAULT_MODEL
+    torch_precision = "auto" if precision == "int8" else precision  # int8 is for building; torch has no fast int8
+    if _HASH.fullmatch(name) or backend == "torch":
+        return get_encoder(name, torch_precision, "torch")
+    from .onnx_encoder import OnnxEncoder, onnx_available
+    if not onnx_available():
+        if backend == "onnx":
+            raise ModelError("the ONNX query encoder needs onnxruntime; run: pip install 'checkpoint-qa[fast]'")
+        return get_encoder(name, torch_precision, "torch")
+    return _fast_or_torch(f"{name}|onnx", backend, "query", lambda: OnnxEncoder(name, _model_location(name)),
+                          lambda: get_encoder(name, torch_precision, "torch"))
+
+
+def get_encoder(model: str | None = None, precision: str = "auto", backend: str = "auto") -> Encoder:
+    """The encoder for documents, one per model, precision and backend per process (loading a model is the slow
+    part of a start): OpenVINO when installed (``backend="auto"`` or ``"openvino"``), else torch; ``auto`` falls
+    back to torch, with a warning, when the model cannot be exported. ``precision="int8"`` needs OpenVINO."""
+    if backend not in DOCUMENT_ENCODERS:
+        raise ModelError(f"document encoder must be one of {', '.join(DOCUMENT_ENCODERS)}, got {backend!r}")
     name = model or DEFAULT_MODEL
     match = _HASH.fullmatch(name)
-    key = name if match else f"{name}|{resolve_precision(precision)}"
+    if match:
+        return _cache.setdefault(name, HashingEncoder(int(match.group(1))))
+    precision = resolve_precision(precision)
+    if precision == "int8" and backend == "auto":
+        backend = "openvino"  # torch has no int8 path worth having, so there is nothing to fall back to
+    if backend == "torch":
+        return _torch_encoder(name, precision)
+    from .openvino_encoder import OpenVinoEncoder, openvino_available
+    if not openvino_available():
+        if backend == "openvino":
+            raise ModelError("the OpenVINO document encoder needs openvino; run: pip install 'checkpoint-qa[fast]'")
+        return _torch_encoder(name, precision)
+    return _fast_or_torch(f"{name}|openvino|{precision}", backend, "document",
+                          lambda: OpenVinoEncoder(name, _model_location(name), precision),
+                          lambda: _torch_encoder(name, precision))
+
+
+def _torch_encoder(name: str, precision: str) -> Encoder:
+    key = f"{name}|torch|{precision}"
     if key not in _cache:
-        _cache[key] = HashingEncoder(int(match.group(1))) if match else SentenceTransformerEncoder(name,
-                                                                                                 precision=precision)
+        _cache[key] = SentenceTransformerEncoder(name, precision=precision)
     return _cache[key]
 
 

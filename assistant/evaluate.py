@@ -127,7 +127,7 @@ def evaluate_retrieval(data: BeirData, settings: Settings | None = None, methods
     from .store import KnowledgeBase, build
 
     settings = settings or load_settings({})
-    encoder = get_encoder(settings.model or DEFAULT_MODEL, settings.precision)
+    encoder = get_encoder(settings.model or DEFAULT_MODEL, settings.precision, settings.document_encoder)
     with tempfile.TemporaryDirectory(prefix="cqa-eval-") as tmp:
         folder = Path(index_dir) if index_dir else Path(tmp) / "kb"
         started = time.perf_counter()

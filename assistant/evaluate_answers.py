@@ -61,7 +61,7 @@ def evaluate_answers(data: BeirData, engines: Sequence[str], settings: Settings 
     from .store import KnowledgeBase, build
 
     settings = settings or load_settings({})
-    encoder = get_encoder(settings.model or DEFAULT_MODEL, settings.precision)
+    encoder = get_encoder(settings.model or DEFAULT_MODEL, settings.precision, settings.document_encoder)
     off_path = Path(off_topic) if off_topic else OFF_TOPIC
     off = [q.strip() for q in off_path.read_text().splitlines() if q.strip()] if off_path.is_file() else []
     ids = list(data.queries)[:limit] if limit else list(data.queries)

@@ -4,7 +4,8 @@ Design: a query is one short text, so its cost is the fixed overhead of a framew
 work, and a process that only searches pays for importing torch and sentence-transformers (about 6 s here).
 This encoder exports the model once (transformer, pooling and normalisation in one graph) into the user's cache,
 keyed by the model's files, and afterwards needs only ``onnxruntime``, ``tokenizers`` and numpy. The export
-itself needs torch and ``onnx`` and happens at the end of ``checkpoint-qa build``, or else on first use.
+itself needs torch and ``onnx`` and happens when ``checkpoint-qa build`` first encodes, or else on first use; the
+OpenVINO document encoder (``openvino_encoder``) runs the same export.
 
 Only plain models are exported: a Transformer followed by mean or CLS pooling and optionally Normalize; anything
 else raises ``ModelError`` so the caller falls back to the torch encoder. Install with the ``fast`` extra.
@@ -19,13 +20,14 @@ import shutil
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence, TypeVar
 
 import numpy as np
 
 from .errors import ModelError
 
 EXPORT_VERSION = 2
+T = TypeVar("T")
 _MODULES_OK = {"Transformer", "Pooling", "Normalize"}
 
 
@@ -136,84 +138,116 @@ def export(location: str, target: Path) -> Path:
     return target
 
 
-def _open(ort, tokenizer_class, folder: Path):
+def read_export(folder: Path):
+    """The export's metadata and its tokenizer, set to truncate where the model does and not to pad."""
+    from tokenizers import Tokenizer
     meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-    tokenizer = tokenizer_class.from_file(str(folder / "tokenizer.json"))
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
     tokenizer.enable_truncation(max_length=meta["max_tokens"])
     tokenizer.no_padding()
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.log_severity_level = 3
-    session = ort.InferenceSession(str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
-    return session, tokenizer, meta
+    return meta, tokenizer
 
 
-class OnnxEncoder:
-    """Encode with an exported model in ONNX Runtime; same name, dimension and (to ~1e-6) vectors as torch fp32."""
+def prepared(location: str, open_export: Callable[[Path], T], what: str, fallback: str) -> T:
+    """``open_export(folder)`` on the model's export, exporting it first if needed and once more if it is damaged
+    (disk full, a killed copy). Anything else that goes wrong is one ``ModelError`` naming ``fallback``."""
+    folder = export_dir(location)
+    try:
+        if not (folder / "meta.json").is_file():
+            export(location, folder)
+        try:
+            return open_export(folder)
+        except Exception:
+            shutil.rmtree(folder, ignore_errors=True)
+            export(location, folder)
+            return open_export(folder)
+    except ModelError:
+        raise
+    except Exception as exc:  # unwritable cache, unreadable files, a runtime that rejects the graph
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"cannot prepare the {what} in {folder} ({first}); set {fallback}, or make that folder "
+                         f"writable") from None
 
-    backend = "onnx"
+
+def tokenize(tokenizer, texts: Sequence[str]) -> list:
+    return [tokenizer.encode(texts[0])] if len(texts) == 1 else tokenizer.encode_batch(list(texts))
+
+
+def token_arrays(names: Sequence[str], encodings: Sequence) -> dict[str, np.ndarray]:
+    """Token ids, mask and (if the model takes them) type ids, padded to the longest encoding."""
+    width = max(len(e.ids) for e in encodings)
+    arrays = {name: np.zeros((len(encodings), width), dtype=np.int64) for name in names}
+    for row, enc in enumerate(encodings):
+        n = len(enc.ids)
+        arrays["input_ids"][row, :n] = enc.ids
+        arrays["attention_mask"][row, :n] = enc.attention_mask
+        if "token_type_ids" in arrays:
+            arrays["token_type_ids"][row, :n] = enc.type_ids
+    return arrays
+
+
+def unit_rows(vectors) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return np.ascontiguousarray(vectors / norms, dtype=np.float32)
+
+
+class ExportedEncoder:
+    """What the runtimes share: the export prepared on first use, its tokenizer and metadata; a subclass opens
+    the graph in its runtime (``_open``) and runs it (``encode_batch``)."""
+
+    backend = ""
+    what = ""
+    fallback = ""
 
     def __init__(self, name: str, location: str):
         self.name = name
         self.location = location
-        self._session = None
+        self._runner = None
         self._tokenizer = None
         self._meta: dict | None = None
         self.calls = 0
 
+    def _open(self, folder: Path):
+        raise NotImplementedError
+
     def _load(self):
-        if self._session is not None:
-            return
-        try:
-            import onnxruntime as ort
-            from tokenizers import Tokenizer
-        except ImportError:
-            raise ModelError("the ONNX query encoder needs onnxruntime; run: pip install 'checkpoint-qa[fast]'") \
-                from None
-        folder = export_dir(self.location)
-        try:
-            if not (folder / "meta.json").is_file():
-                export(self.location, folder)
-            try:
-                session, tokenizer, meta = _open(ort, Tokenizer, folder)
-            except Exception:  # a damaged export (disk full, killed copy): export once more
-                shutil.rmtree(folder, ignore_errors=True)
-                export(self.location, folder)
-                session, tokenizer, meta = _open(ort, Tokenizer, folder)
-        except ModelError:
-            raise
-        except Exception as exc:  # unwritable cache, unreadable files, a runtime that rejects the graph
-            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-            raise ModelError(f"cannot prepare the ONNX query encoder in {folder} ({first}); set "
-                             f"CHECKPOINT_QA_QUERY_ENCODER=torch, or make that folder writable") from None
-        self._session = session
-        self._tokenizer, self._meta = tokenizer, meta
+        if self._runner is None:
+            self._runner, self._tokenizer, self._meta = prepared(self.location, self._open, self.what,
+                                                                 self.fallback)
 
     @property
     def dimension(self) -> int:
         self._load()
         return int(self._meta["dimension"])
 
-    def _feed(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        encodings = ([self._tokenizer.encode(texts[0])] if len(texts) == 1
-                     else self._tokenizer.encode_batch(list(texts)))
-        width = max(len(e.ids) for e in encodings)
-        arrays = {name: np.zeros((len(encodings), width), dtype=np.int64) for name in self._meta["inputs"]}
-        for row, enc in enumerate(encodings):
-            n = len(enc.ids)
-            arrays["input_ids"][row, :n] = enc.ids
-            arrays["attention_mask"][row, :n] = enc.attention_mask
-            if "token_type_ids" in arrays:
-                arrays["token_type_ids"][row, :n] = enc.type_ids
-        return arrays
+
+class OnnxEncoder(ExportedEncoder):
+    """Encode with an exported model in ONNX Runtime; same name, dimension and (to ~1e-6) vectors as torch fp32."""
+
+    backend = "onnx"
+    what = "ONNX query encoder"
+    fallback = "CHECKPOINT_QA_QUERY_ENCODER=torch"
+
+    def _open(self, folder: Path):
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise ModelError("the ONNX query encoder needs onnxruntime; run: pip install 'checkpoint-qa[fast]'") \
+                from None
+        meta, tokenizer = read_export(folder)
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        session = ort.InferenceSession(str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
+        return session, tokenizer, meta
 
     def encode_batch(self, texts: Sequence[str]) -> np.ndarray:
         self.calls += 1
         self._load()
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        (vectors,) = self._session.run(["embedding"], self._feed(texts))
-        vectors = np.asarray(vectors, dtype=np.float32)
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        norms[norms == 0] = 1.0
-        return np.ascontiguousarray(vectors / norms, dtype=np.float32)
+        feed = token_arrays(self._meta["inputs"], tokenize(self._tokenizer, texts))
+        (vectors,) = self._runner.run(["embedding"], feed)
+        return unit_rows(vectors)

@@ -15,7 +15,7 @@ def build_knowledge_base(corpus: str | Path | None = None, index: str | Path | N
                          on_stage=None) -> BuildReport:
     settings = settings or load_settings({"corpus": corpus, "index": index, "model": model})
     records = read_corpus_dir(settings.corpus_dir)
-    encoder = get_encoder(settings.model or DEFAULT_MODEL, settings.precision)
+    encoder = get_encoder(settings.model or DEFAULT_MODEL, settings.precision, settings.document_encoder)
     report = build(records, settings.index_dir, encoder, progress=progress, on_stage=on_stage)
     if settings.query_encoder != "torch":  # export the fast query encoder now, so the first search is fast too
         get_query_encoder(settings.model or DEFAULT_MODEL, settings.precision, settings.query_encoder)

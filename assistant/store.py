@@ -311,6 +311,7 @@ def build(records: Sequence[Record], index_dir: Path, encoder: Encoder, *, max_w
             "model": encoder.name,
             "dimension": dimension,
             "precision": getattr(encoder, "precision", "fp32"),
+            "encoder_backend": getattr(encoder, "backend", "other"),
             "metric": "inner_product on unit vectors (cosine)",
             "dense_index": dense_info.to_dict(),
             "sparse": {"method": "bm25s (lucene)", "analyser": ANALYSER},

@@ -93,7 +93,7 @@ class ChatBackend:
         from .encoders import get_encoder
         from .ingest import ingest
         retriever = self.retriever  # documents go through the build encoder (bf16 torch), queries through ONNX
-        encoder = get_encoder(retriever.kb.model, retriever.settings.precision)
+        encoder = get_encoder(retriever.kb.model, retriever.settings.precision, retriever.settings.document_encoder)
         report = ingest(paths, index=retriever.kb.path.parent, encoder=encoder, progress=True)
         if report.build is not None:
             self.retriever.kb = KnowledgeBase.load(self.retriever.kb.path.parent)

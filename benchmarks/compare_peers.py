@@ -6,8 +6,10 @@ CPU. Each run is a fresh process (``peer_systems.py``); rounds interleave the sy
 they share the machine's state. The peers are installed by this script into their own environment
 (``.venv-peers``, pinned below), never into the product's. Reported per system: build time and tokens/s (tokens
 of the texts each system embeds, as the model's tokenizer counts them, truncated at 256), query p50/p95 (encoding
-plus top-10 search, one query at a time), nDCG@10 on the queries, and the ratios against the best peer. Build
-times are each system's best round; query percentiles pool every round.
+plus top-10 search, one query at a time), nDCG@10 on the queries, and the ratios against the best peer: build
+speed as tokens/s (the peers cut each abstract at 256 tokens, we embed all of it in overlapping passages, so the
+same abstracts are more work for us) with the wall-clock ratio beside it, and query p50. Build times are each
+system's best round; query percentiles pool every round.
 
     .venv/bin/python benchmarks/compare_peers.py [--docs 2000] [--rounds 2] [--json]
 """
@@ -34,6 +36,7 @@ SCIFACT = ROOT.parent / "shared" / "eval" / "scifact"
 PEERS_VENV = ROOT / ".venv-peers"
 PEERS = ("langchain", "llamaindex", "txtai")
 OURS = "checkpoint-qa"
+OURS_INT8 = "checkpoint-qa-int8"  # the same product with CHECKPOINT_QA_PRECISION=int8
 PEER_REQUIREMENTS = ["langchain-community==0.4.2", "langchain-huggingface==1.2.3", "faiss-cpu==1.15.1",
                      "llama-index-core==0.14.25", "llama-index-embeddings-huggingface==0.8.0", "txtai==9.14.0",
                      "sentence-transformers==6.2.0", "transformers==5.24.0"]
@@ -108,7 +111,7 @@ def summarise(runs: dict[str, list[dict]], qrels: dict, tokenizer, n_docs: int) 
                         "query_p95_ms": round(times[int(0.95 * (len(times) - 1))] * 1000, 2),
                         "ndcg_at_10": round(ndcg, 4), "model_load_s": round(min(r["load_s"] for r in results), 2),
                         "version": first.get("version"),
-                        **{k: first[k] for k in ("precision", "query_encoder", "passages", "mode") if k in first}}
+                        **{k: first[k] for k in ("precision", "document_encoder", "query_encoder", "passages", "mode") if k in first}}
     return rows
 
 
@@ -128,8 +131,8 @@ def main() -> None:
     tokenizer = Tokenizer.from_file(str(packaged_minilm_path() / "tokenizer.json"))
     tokenizer.enable_truncation(max_length=256)
     tokenizer.no_padding()
-    systems = [OURS, *PEERS]
-    pythons = {OURS: sys.executable, **{p: peers_python for p in PEERS}}
+    systems = [OURS, OURS_INT8, *PEERS]
+    pythons = {OURS: sys.executable, OURS_INT8: sys.executable, **{p: peers_python for p in PEERS}}
     runs: dict[str, list[dict]] = {s: [] for s in systems}
     with tempfile.TemporaryDirectory() as tmp:
         data_path = Path(tmp) / "data.json"
@@ -140,12 +143,19 @@ def main() -> None:
                 log(f"round {round_no + 1}/{args.rounds}: {system}")
                 runs[system].append(run_once(system, pythons[system], data_path, Path(tmp), round_no))
     rows = summarise(runs, qrels, tokenizer, len(payload["docs"]))
-    best_build = min(PEERS, key=lambda p: rows[p]["build_s"])
+    best_build = max(PEERS, key=lambda p: rows[p]["build_tokens_per_s"])
     best_query = min(PEERS, key=lambda p: rows[p]["query_p50_ms"])
     figures = {
         "docs": len(payload["docs"]), "queries": len(payload["queries"]), "rounds": args.rounds,
         "systems": rows, "best_build_peer": best_build, "best_query_peer": best_query,
-        "build_speedup_vs_best_peer": round(rows[best_build]["build_s"] / rows[OURS]["build_s"], 2),
+        # Build speed is throughput, tokens embedded per second, as the peers truncate each abstract at 256 tokens
+        # and we embed all of it; the wall-clock ratio for the same abstracts is reported beside it.
+        "build_speedup_vs_best_peer": round(rows[OURS]["build_tokens_per_s"] / rows[best_build]["build_tokens_per_s"],
+                                            2),
+        "build_time_ratio_vs_best_peer": round(rows[best_build]["build_s"] / rows[OURS]["build_s"], 2),
+        "build_speedup_vs_best_peer_int8": round(rows[OURS_INT8]["build_tokens_per_s"]
+                                                 / rows[best_build]["build_tokens_per_s"], 2),
+        "build_time_ratio_vs_best_peer_int8": round(rows[best_build]["build_s"] / rows[OURS_INT8]["build_s"], 2),
         "query_speedup_vs_best_peer": round(rows[best_query]["query_p50_ms"] / rows[OURS]["query_p50_ms"], 2),
     }
     if args.json:
@@ -153,13 +163,16 @@ def main() -> None:
         return
     print(f"{figures['docs']} SciFact abstracts, {figures['queries']} queries, {args.rounds} interleaved rounds, "
           f"all-MiniLM-L6-v2 on the CPU")
-    print(f"{'system':<14} {'build s':>8} {'docs/s':>7} {'tokens/s':>9} {'query p50':>10} {'p95':>8} {'nDCG@10':>8}")
+    print(f"{'system':<19} {'build s':>8} {'docs/s':>7} {'tokens/s':>9} {'query p50':>10} {'p95':>8} {'nDCG@10':>8}")
     for system in systems:
         r = rows[system]
-        print(f"{system:<14} {r['build_s']:>8.1f} {r['docs_per_s']:>7.1f} {r['build_tokens_per_s']:>9} "
+        print(f"{system:<19} {r['build_s']:>8.1f} {r['docs_per_s']:>7.1f} {r['build_tokens_per_s']:>9} "
               f"{r['query_p50_ms']:>8.2f}ms {r['query_p95_ms']:>6.2f}ms {r['ndcg_at_10']:>8.4f}")
-    print(f"build: {figures['build_speedup_vs_best_peer']:.2f}x faster than the best peer ({best_build}); "
-          f"query: {figures['query_speedup_vs_best_peer']:.2f}x faster than the best peer ({best_query})")
+    print(f"build: {figures['build_speedup_vs_best_peer']:.2f}x the tokens/s of the best peer ({best_build}), "
+          f"{figures['build_time_ratio_vs_best_peer']:.2f}x its speed per abstract (we embed every token, it "
+          f"truncates at 256); query: {figures['query_speedup_vs_best_peer']:.2f}x faster than the best peer "
+          f"({best_query}); with int8: {figures['build_speedup_vs_best_peer_int8']:.2f}x the tokens/s, "
+          f"{figures['build_time_ratio_vs_best_peer_int8']:.2f}x per abstract")
 
 
 if __name__ == "__main__":

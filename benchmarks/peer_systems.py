@@ -25,7 +25,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 K = 10
 
 
-def checkpoint_qa(data: dict, workdir: Path):
+def checkpoint_qa(data: dict, workdir: Path, precision: str = "auto"):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from assistant import __version__
     from assistant.config import load_settings
@@ -37,7 +37,7 @@ def checkpoint_qa(data: dict, workdir: Path):
     records = [Record(id=d["id"], type="abstract", title=d["title"], text=d["text"], source_ids=(d["id"],))
                for d in data["docs"]]
     started = time.perf_counter()
-    encoder = get_encoder(data["model"])
+    encoder = get_encoder(data["model"], precision)
     encoder.dimension  # load the model
     get_query_encoder(data["model"]).dimension
     loaded = time.perf_counter()
@@ -50,8 +50,8 @@ def checkpoint_qa(data: dict, workdir: Path):
     def query(text: str) -> list[str]:
         return [h.record.id for h in retriever.search(text, k=K, mode=mode)]
 
-    info = {"version": __version__, "precision": encoder.precision, "query_encoder": retriever.encoder.backend
-            if hasattr(retriever.encoder, "backend") else "torch", "passages": report.passages, "mode": mode}
+    info = {"version": __version__, "precision": encoder.precision, "document_encoder": encoder.backend,
+            "query_encoder": retriever.encoder.backend, "passages": report.passages, "mode": mode}
     return loaded - started, built - loaded, query, texts, info
 
 
@@ -115,7 +115,9 @@ def txtai(data: dict, workdir: Path):
     return loaded - started, built - loaded, query, texts, {"version": version("txtai")}
 
 
-SYSTEMS = {"checkpoint-qa": checkpoint_qa, "langchain": langchain, "llamaindex": llamaindex, "txtai": txtai}
+SYSTEMS = {"checkpoint-qa": checkpoint_qa,
+           "checkpoint-qa-int8": lambda data, workdir: checkpoint_qa(data, workdir, "int8"),
+           "langchain": langchain, "llamaindex": llamaindex, "txtai": txtai}
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from assistant.config import load_settings
-from assistant.encoders import HashingEncoder, SentenceTransformerEncoder, get_query_encoder
+from assistant.encoders import HashingEncoder, SentenceTransformerEncoder, get_query_encoder, packaged_minilm_path
 from assistant.errors import ConfigError, ModelError
 from assistant.retriever import Retriever
 
@@ -88,14 +88,19 @@ def test_auto_falls_back_to_torch_when_the_model_cannot_be_exported(monkeypatch,
         attempts.append(location)
         raise ModelError("the ONNX query encoder supports Transformer + Pooling models, not Transformer + Dense")
     monkeypatch.setattr(onnx_encoder, "export", refuse)
-    model = str(tmp_path / "custom-model")
+    model = tmp_path / "custom-model"
+    model.symlink_to(packaged_minilm_path(), target_is_directory=True)  # a model torch loads but we "cannot" export
     with caplog.at_level("WARNING", logger="assistant"):
-        encoder = get_query_encoder(model, backend="auto")
-    assert isinstance(encoder, SentenceTransformerEncoder) and encoder.name == model
-    assert get_query_encoder(model, backend="auto") is encoder and len(attempts) == 1  # not tried again
+        encoder = get_query_encoder(str(model), backend="auto")
+    assert isinstance(encoder, SentenceTransformerEncoder) and encoder.name == str(model)
+    assert get_query_encoder(str(model), backend="auto") is encoder and len(attempts) == 1  # not tried again
     assert "using the torch query encoder" in caplog.text and "Dense" in caplog.text
     with pytest.raises(ModelError, match="Transformer \\+ Dense"):
-        get_query_encoder(model, backend="onnx")
+        get_query_encoder(str(model), backend="onnx")
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="assistant"), pytest.raises(ModelError, match="cannot load embedding"):
+        get_query_encoder(str(tmp_path / "missing-model"), backend="auto")  # torch's own error, no fallback warning
+    assert "using the torch" not in caplog.text
 
 
 def test_an_unwritable_cache_is_a_one_line_error(monkeypatch, tmp_path):

@@ -1,0 +1,79 @@
+"""A fast document encoder: the exported model compiled by OpenVINO, for building knowledge bases.
+
+Design: building is batch throughput, and on a CPU nearly all of it is the transformer's matrix products. OpenVINO
+runs the same ONNX export the query encoder uses (see ``onnx_encoder``) with fused kernels: here, bf16 encodes
+about 1.3x faster than torch in bf16 and fp32 about 1.4x faster than torch in fp32, with vectors at cosine
+> 0.9999 to torch fp32. Texts are tokenised together, sorted by length and run in batches of ``batch_size`` so
+little is padding. Installed with the ``fast`` extra; where it is missing or the model cannot be exported,
+``encoders.get_encoder`` falls back to torch.
+
+OpenVINO's Python package counts its own imports in ``~/intel`` and sends telemetry only from its model
+conversion tools, which this module never calls (it reads the ONNX file directly); a test checks that encoding
+opens no network connection.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .errors import ModelError
+from .onnx_encoder import ExportedEncoder, read_export, token_arrays, tokenize, unit_rows
+
+PRECISIONS = ("fp32", "bf16", "int8")
+
+
+def openvino_available() -> bool:
+    """Whether OpenVINO is installed (cheap: finds the package without importing it)."""
+    from importlib.util import find_spec
+    return find_spec("openvino") is not None
+
+
+class OpenVinoEncoder(ExportedEncoder):
+    """Encode with the exported model in OpenVINO at ``precision`` (``fp32``, ``bf16`` or ``int8``, already
+    resolved); int8 runs the int8-weight model (``quantize``) with the rest in bf16 where the CPU has it."""
+
+    backend = "openvino"
+    what = "OpenVINO document encoder"
+    fallback = "CHECKPOINT_QA_DOCUMENT_ENCODER=torch"
+
+    def __init__(self, name: str, location: str, precision: str = "fp32", batch_size: int = 64):
+        if precision not in PRECISIONS:
+            raise ModelError(f"the OpenVINO encoder runs in {', '.join(PRECISIONS)}, not {precision!r}")
+        super().__init__(name, location)
+        self.precision = precision
+        self.batch_size = batch_size
+
+    def _open(self, folder: Path):
+        try:
+            import openvino
+        except ImportError:
+            raise ModelError("the OpenVINO encoder needs openvino; run: pip install 'checkpoint-qa[fast]'") from None
+        from .encoders import cpu_has_bf16
+        from .quantize import GROUP_SIZE, quantized_model
+        meta, tokenizer = read_export(folder)
+        config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32" if self.precision == "fp32" else
+                  "bf16" if self.precision == "bf16" or cpu_has_bf16() else "f32"}
+        graph = folder / "model.onnx"
+        if self.precision == "int8":
+            graph = quantized_model(folder)
+            config["DYNAMIC_QUANTIZATION_GROUP_SIZE"] = str(GROUP_SIZE)
+        core = openvino.Core()
+        compiled = core.compile_model(core.read_model(str(graph)), "CPU", config)
+        return compiled.create_infer_request(), tokenizer, meta
+
+    def encode_batch(self, texts: Sequence[str]) -> np.ndarray:
+        self.calls += 1
+        self._load()
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        if not texts:
+            return out
+        encodings = tokenize(self._tokenizer, texts)
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start:start + self.batch_size]
+            result = self._runner.infer(token_arrays(self._meta["inputs"], [encodings[i] for i in rows]))
+            out[rows] = np.asarray(next(iter(result.values())), dtype=np.float32)
+        return unit_rows(out)

@@ -1,0 +1,171 @@
+"""The OpenVINO document encoder: torch's vectors and rankings, chosen by default when installed, with a torch
+fallback, a clear setting, and no network."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from assistant.config import load_settings
+from assistant.encoders import SentenceTransformerEncoder, get_encoder
+from assistant.errors import ConfigError, ModelError
+from assistant.openvino_encoder import OpenVinoEncoder
+
+from conftest import ROOT, SHIPPED
+
+TEXTS = ["PD-1 resistance", "JAK1 loss-of-function mutations abolish interferon gamma signalling in melanoma",
+         "Gut microbiome modulates the response to anti-PD-1 immunotherapy in epithelial tumours. " * 12, "B2M",
+         "Tumour mutational burden predicts benefit from CTLA-4 blockade."]
+
+
+def test_unknown_document_encoder_is_a_config_error():
+    with pytest.raises(ConfigError, match="document_encoder must be auto, openvino or torch"):
+        load_settings({"document_encoder": "tensorrt"})
+
+
+def test_openvino_without_the_package_says_how_to_install(monkeypatch):
+    import assistant.openvino_encoder as openvino_encoder
+    monkeypatch.setattr(openvino_encoder, "openvino_available", lambda: False)
+    with pytest.raises(ModelError, match=r"pip install 'checkpoint-qa\[fast\]'"):
+        get_encoder(backend="openvino")
+    assert isinstance(get_encoder(precision="fp32", backend="auto"), SentenceTransformerEncoder)
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("precision, floor", [("fp32", 0.9999), ("bf16", 0.999)])
+def test_openvino_vectors_match_torch_fp32(precision, floor):
+    encoder = get_encoder(precision=precision)
+    assert isinstance(encoder, OpenVinoEncoder) and encoder.precision == precision
+    reference = SentenceTransformerEncoder(precision="fp32").encode_batch(TEXTS)
+    vectors = encoder.encode_batch(TEXTS)  # lengths differ, so batches are sorted and padded
+    assert vectors.shape == reference.shape and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert float((vectors * reference).sum(axis=1).min()) > floor
+    small = OpenVinoEncoder(encoder.name, encoder.location, precision, batch_size=2).encode_batch(TEXTS)
+    assert float((small * vectors).sum(axis=1).min()) > 0.9999  # batching does not change a text's vector
+
+
+@pytest.mark.model
+def test_a_build_records_the_backend_and_ranks_like_torch(tmp_path, shipped_minilm_kb):
+    from assistant.pipeline import build_knowledge_base
+    from assistant.retriever import Retriever
+    from assistant.store import KnowledgeBase
+
+    fast = KnowledgeBase.load(shipped_minilm_kb)
+    assert fast.manifest["encoder_backend"] == "openvino"
+    settings = load_settings({"corpus": SHIPPED, "index": tmp_path / "torch-kb", "document_encoder": "torch"})
+    build_knowledge_base(settings=settings)
+    slow = KnowledgeBase.load(tmp_path / "torch-kb")
+    assert slow.manifest["encoder_backend"] == "torch"
+    assert fast.manifest["precision"] == slow.manifest["precision"]
+    fast_r = Retriever.load(settings=load_settings({"index": shipped_minilm_kb}))
+    slow_r = Retriever.load(settings=load_settings({"index": tmp_path / "torch-kb"}))
+    for question in ("How does loss of JAK1 cause resistance to PD-1 blockade?",
+                     "Does the gut microbiome change the response to immunotherapy?",
+                     "Which T cell exhaustion markers predict relapse?"):
+        ours = [h.record.id for h in fast_r.search(question, k=5, mode="dense")]
+        theirs = [h.record.id for h in slow_r.search(question, k=5, mode="dense")]
+        assert ours[:3] == theirs[:3], question
+
+
+@pytest.mark.model
+def test_auto_falls_back_to_torch_when_openvino_cannot_prepare_the_model(monkeypatch, tmp_path, caplog):
+    import assistant.onnx_encoder as onnx_encoder
+    from assistant.encoders import packaged_minilm_path
+
+    def refuse(location, target):
+        raise ModelError("the ONNX export supports Transformer + Pooling models, not Transformer + Dense")
+    monkeypatch.setattr(onnx_encoder, "export", refuse)
+    model = tmp_path / "custom-model"
+    model.symlink_to(packaged_minilm_path(), target_is_directory=True)
+    with caplog.at_level("WARNING", logger="assistant"):
+        encoder = get_encoder(str(model), "fp32", backend="auto")
+    assert isinstance(encoder, SentenceTransformerEncoder)
+    assert "using the torch document encoder" in caplog.text
+    with pytest.raises(ModelError, match="Transformer \\+ Dense"):
+        get_encoder(str(model), "fp32", backend="openvino")
+
+
+@pytest.mark.model
+def test_building_opens_no_network_connection(tmp_path, session_cache):
+    """OpenVINO's package ships a telemetry client; our use of it (read the ONNX file, compile, infer) must never
+    reach for the network."""
+    script = f"""
+import json, socket, sys
+attempts = []
+def refuse(self, address):
+    attempts.append(str(address))
+    raise OSError("network disabled in this test")
+socket.socket.connect = refuse
+socket.create_connection = lambda address, *a, **k: refuse(None, address)
+from assistant.pipeline import build_knowledge_base
+build_knowledge_base(corpus={str(SHIPPED)!r}, index={str(tmp_path / 'kb')!r})
+print(json.dumps(attempts), file=sys.stderr)
+"""
+    env = {"HF_HUB_OFFLINE": "1", "XDG_CACHE_HOME": str(session_cache), "HOME": str(tmp_path / "home"),
+           "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stderr.strip().splitlines()[-1]) == []
+    manifest = json.loads(next((tmp_path / "kb").glob("v-*/manifest.json")).read_text())
+    assert manifest["encoder_backend"] == "openvino"
+
+
+def test_precision_choices_are_checked():
+    assert load_settings({"precision": "int8"}).precision == "int8"
+    with pytest.raises(ConfigError, match="precision must be auto, fp32, bf16 or int8"):
+        load_settings({"precision": "int4"})
+
+
+def test_int8_needs_openvino(monkeypatch):
+    import assistant.openvino_encoder as openvino_encoder
+    with pytest.raises(ModelError, match="int8 encoding needs the OpenVINO document encoder") as err:
+        get_encoder(precision="int8", backend="torch")
+    assert "\n" not in str(err.value)
+    monkeypatch.setattr(openvino_encoder, "openvino_available", lambda: False)
+    with pytest.raises(ModelError, match=r"pip install 'checkpoint-qa\[fast\]'"):
+        get_encoder(precision="int8")
+
+
+@pytest.mark.model
+def test_int8_vectors_stay_close_to_fp32_and_rank_alike(tmp_path):
+    from assistant.pipeline import build_knowledge_base
+    from assistant.quantize import INT8_FILE
+    from assistant.retriever import Retriever
+    from assistant.store import KnowledgeBase
+
+    encoder = get_encoder(precision="int8")
+    assert isinstance(encoder, OpenVinoEncoder) and encoder.precision == "int8"
+    reference = SentenceTransformerEncoder(precision="fp32").encode_batch(TEXTS)
+    assert float((encoder.encode_batch(TEXTS) * reference).sum(axis=1).min()) > 0.99
+    from assistant.onnx_encoder import export_dir
+    assert (export_dir(encoder.location) / INT8_FILE).is_file()
+
+    for precision in ("int8", "fp32"):
+        build_knowledge_base(settings=load_settings({"corpus": SHIPPED, "index": tmp_path / precision,
+                                                     "precision": precision}))
+    assert KnowledgeBase.load(tmp_path / "int8").manifest["precision"] == "int8"
+    quick = Retriever.load(settings=load_settings({"index": tmp_path / "int8"}))
+    exact = Retriever.load(settings=load_settings({"index": tmp_path / "fp32"}))
+    for question in ("How does loss of JAK1 cause resistance to PD-1 blockade?",
+                     "Does the gut microbiome change the response to immunotherapy?",
+                     "Which T cell exhaustion markers predict relapse?"):
+        ours = [h.record.id for h in quick.search(question, k=5, mode="dense")]
+        theirs = [h.record.id for h in exact.search(question, k=5, mode="dense")]
+        assert ours[0] == theirs[0] and len(set(ours) & set(theirs)) >= 4, question
+
+
+@pytest.mark.model
+def test_a_damaged_int8_model_is_made_again():
+    from assistant.onnx_encoder import export_dir
+    from assistant.quantize import INT8_FILE
+    first = get_encoder(precision="int8")
+    first.encode_batch(TEXTS[:1])
+    damaged = export_dir(first.location) / INT8_FILE
+    damaged.write_bytes(damaged.read_bytes()[:1000])  # as if the disk filled up mid-write
+    again = OpenVinoEncoder(first.name, first.location, "int8")
+    assert float(again.encode_batch(TEXTS[:1])[0] @ first.encode_batch(TEXTS[:1])[0]) > 0.9999
+    assert damaged.stat().st_size > 1_000_000
