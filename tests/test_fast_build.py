@@ -19,6 +19,18 @@ TEXTS = ["PD-1 resistance", "JAK1 loss-of-function mutations abolish interferon 
          "Gut microbiome modulates the response to anti-PD-1 immunotherapy in epithelial tumours. " * 12, "B2M",
          "Tumour mutational burden predicts benefit from CTLA-4 blockade."]
 
+QUESTIONS = ("How does loss of JAK1 cause resistance to PD-1 blockade?",
+             "Does the gut microbiome change the response to immunotherapy?",
+             "Which T cell exhaustion markers predict relapse?")
+
+
+def dense_top5(one, other):
+    """(question, top-5 paper ids from index ``one``, from index ``other``) for each of QUESTIONS."""
+    from assistant.retriever import Retriever
+    first, second = (Retriever.load(settings=load_settings({"index": path})) for path in (one, other))
+    return [(q, [h.record.id for h in first.search(q, k=5, mode="dense")],
+             [h.record.id for h in second.search(q, k=5, mode="dense")]) for q in QUESTIONS]
+
 
 def test_unknown_document_encoder_is_a_config_error():
     with pytest.raises(ConfigError, match="document_encoder must be auto, openvino or torch"):
@@ -50,7 +62,6 @@ def test_openvino_vectors_match_torch_fp32(precision, floor):
 @pytest.mark.model
 def test_a_build_records_the_backend_and_ranks_like_torch(tmp_path, shipped_minilm_kb):
     from assistant.pipeline import build_knowledge_base
-    from assistant.retriever import Retriever
     from assistant.store import KnowledgeBase
 
     fast = KnowledgeBase.load(shipped_minilm_kb)
@@ -60,13 +71,7 @@ def test_a_build_records_the_backend_and_ranks_like_torch(tmp_path, shipped_mini
     slow = KnowledgeBase.load(tmp_path / "torch-kb")
     assert slow.manifest["encoder_backend"] == "torch"
     assert fast.manifest["precision"] == slow.manifest["precision"]
-    fast_r = Retriever.load(settings=load_settings({"index": shipped_minilm_kb}))
-    slow_r = Retriever.load(settings=load_settings({"index": tmp_path / "torch-kb"}))
-    for question in ("How does loss of JAK1 cause resistance to PD-1 blockade?",
-                     "Does the gut microbiome change the response to immunotherapy?",
-                     "Which T cell exhaustion markers predict relapse?"):
-        ours = [h.record.id for h in fast_r.search(question, k=5, mode="dense")]
-        theirs = [h.record.id for h in slow_r.search(question, k=5, mode="dense")]
+    for question, ours, theirs in dense_top5(shipped_minilm_kb, tmp_path / "torch-kb"):
         assert ours[:3] == theirs[:3], question
 
 
@@ -134,7 +139,6 @@ def test_int8_needs_openvino(monkeypatch):
 def test_int8_vectors_stay_close_to_fp32_and_rank_alike(tmp_path):
     from assistant.pipeline import build_knowledge_base
     from assistant.quantize import INT8_FILE
-    from assistant.retriever import Retriever
     from assistant.store import KnowledgeBase
 
     encoder = get_encoder(precision="int8")
@@ -148,13 +152,7 @@ def test_int8_vectors_stay_close_to_fp32_and_rank_alike(tmp_path):
         build_knowledge_base(settings=load_settings({"corpus": SHIPPED, "index": tmp_path / precision,
                                                      "precision": precision}))
     assert KnowledgeBase.load(tmp_path / "int8").manifest["precision"] == "int8"
-    quick = Retriever.load(settings=load_settings({"index": tmp_path / "int8"}))
-    exact = Retriever.load(settings=load_settings({"index": tmp_path / "fp32"}))
-    for question in ("How does loss of JAK1 cause resistance to PD-1 blockade?",
-                     "Does the gut microbiome change the response to immunotherapy?",
-                     "Which T cell exhaustion markers predict relapse?"):
-        ours = [h.record.id for h in quick.search(question, k=5, mode="dense")]
-        theirs = [h.record.id for h in exact.search(question, k=5, mode="dense")]
+    for question, ours, theirs in dense_top5(tmp_path / "int8", tmp_path / "fp32"):
         assert ours[0] == theirs[0] and len(set(ours) & set(theirs)) >= 4, question
 
 
