@@ -283,7 +283,9 @@ def build(records: Sequence[Record], index_dir: Path, encoder: Encoder, *, max_w
     previous = _previous_vectors(index_dir, encoder.name, dimension, live)
     keys = [passage_key(p) for p in passages]
     missing = [i for i, key in enumerate(keys) if key not in previous]
-    say(f"embedding {len(missing)} of {len(passages)} passages with {encoder.name}")
+    runtime = ", ".join(str(v) for v in (getattr(encoder, "backend", None), getattr(encoder, "precision", None)) if v)
+    say(f"embedding {len(missing)} of {len(passages)} passages with {encoder.name}" + (f" ({runtime})" if runtime
+                                                                                       else ""))
     fresh = encode_in_batches(encoder, [passages[i].text for i in missing], progress=progress)
     if fresh.shape[1:] != (dimension,):
         raise AssistantError(f"model {encoder.name} returned vectors of shape {fresh.shape[1:]}, expected "
