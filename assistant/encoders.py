@@ -220,7 +220,9 @@ def get_encoder(model: str | None = None, precision: str = "auto", backend: str 
     name = model or DEFAULT_MODEL
     match = _HASH.fullmatch(name)
     if match:
-        return _cache.setdefault(name, HashingEncoder(int(match.group(1))))
+        if name not in _cache:
+            _cache[name] = HashingEncoder(int(match.group(1)))
+        return _cache[name]
     precision = resolve_precision(precision)
     if precision == "int8" and backend == "auto":
         backend = "openvino"  # torch has no int8 path worth having, so there is nothing to fall back to

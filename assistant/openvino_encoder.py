@@ -22,7 +22,7 @@ import numpy as np
 from .errors import ModelError
 from .onnx_encoder import ExportedEncoder, read_export, token_arrays, tokenize, unit_rows
 
-PRECISIONS = ("fp32", "bf16", "int8")
+RUNS_IN = ("fp32", "bf16", "int8")  # resolved precisions; "auto" is resolved by the caller
 
 
 def openvino_available() -> bool:
@@ -40,8 +40,8 @@ class OpenVinoEncoder(ExportedEncoder):
     fallback = "CHECKPOINT_QA_DOCUMENT_ENCODER=torch"
 
     def __init__(self, name: str, location: str, precision: str = "fp32", batch_size: int = 64):
-        if precision not in PRECISIONS:
-            raise ModelError(f"the OpenVINO encoder runs in {', '.join(PRECISIONS)}, not {precision!r}")
+        if precision not in RUNS_IN:
+            raise ModelError(f"the OpenVINO encoder runs in {', '.join(RUNS_IN)}, not {precision!r}")
         super().__init__(name, location)
         self.precision = precision
         self.batch_size = batch_size
