@@ -34,7 +34,8 @@ class Encoder(Protocol):
     def encode_batch(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
-def _normalise(vectors: np.ndarray) -> np.ndarray:
+def unit_rows(vectors) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero), as contiguous float32."""
     vectors = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
@@ -73,7 +74,7 @@ class HashingEncoder:
             for token in tokens + [a + " " + b for a, b in zip(tokens, tokens[1:])]:
                 slot, sign = self._slot(token)
                 out[row, slot] += sign
-        return _normalise(out)
+        return unit_rows(out)
 
 
 def packaged_minilm_path() -> Path:
@@ -158,7 +159,7 @@ class SentenceTransformerEncoder:
         model = self._load()
         vectors = model.encode(list(texts), batch_size=self.batch_size, convert_to_tensor=True,
                                normalize_embeddings=False, show_progress_bar=False)
-        return _normalise(vectors.float().cpu().numpy())
+        return unit_rows(vectors.float().cpu().numpy())
 
 
 _HASH = re.compile(r"hash:(\d+)")

@@ -24,6 +24,7 @@ from typing import Callable, Sequence, TypeVar
 
 import numpy as np
 
+from .encoders import unit_rows
 from .errors import ModelError
 
 EXPORT_VERSION = 2
@@ -184,13 +185,6 @@ def token_arrays(names: Sequence[str], encodings: Sequence) -> dict[str, np.ndar
         if "token_type_ids" in arrays:
             arrays["token_type_ids"][row, :n] = enc.type_ids
     return arrays
-
-
-def unit_rows(vectors) -> np.ndarray:
-    vectors = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return np.ascontiguousarray(vectors / norms, dtype=np.float32)
 
 
 class ExportedEncoder:

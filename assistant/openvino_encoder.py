@@ -19,8 +19,9 @@ from typing import Sequence
 
 import numpy as np
 
+from .encoders import cpu_has_bf16, unit_rows
 from .errors import ModelError
-from .onnx_encoder import ExportedEncoder, read_export, token_arrays, tokenize, unit_rows
+from .onnx_encoder import ExportedEncoder, read_export, token_arrays, tokenize
 
 RUNS_IN = ("fp32", "bf16", "int8")  # resolved precisions; "auto" is resolved by the caller
 
@@ -51,11 +52,11 @@ class OpenVinoEncoder(ExportedEncoder):
             import openvino
         except ImportError:
             raise ModelError("the OpenVINO encoder needs openvino; run: pip install 'checkpoint-qa[fast]'") from None
-        from .encoders import cpu_has_bf16
         from .quantize import GROUP_SIZE, quantized_model
         meta, tokenizer = read_export(folder)
-        config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32" if self.precision == "fp32" else
-                  "bf16" if self.precision == "bf16" or cpu_has_bf16() else "f32"}
+        # int8 runs what is not an int8 product (attention, norms) in bf16 where the CPU has it
+        bf16 = self.precision == "bf16" or (self.precision == "int8" and cpu_has_bf16())
+        config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32"}
         graph = folder / "model.onnx"
         if self.precision == "int8":
             graph = quantized_model(folder)
