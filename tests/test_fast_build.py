@@ -55,7 +55,7 @@ def test_openvino_vectors_match_torch_fp32(precision, floor):
     assert vectors.shape == reference.shape and vectors.dtype == np.float32
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     assert float((vectors * reference).sum(axis=1).min()) > floor
-    small = OpenVinoEncoder(encoder.name, encoder.location, precision, batch_size=2).encode_batch(TEXTS)
+    small = OpenVinoEncoder(encoder.name, encoder.location, precision, tokens_per_batch=40).encode_batch(TEXTS)
     assert float((small * vectors).sum(axis=1).min()) > 0.9999  # batching does not change a text's vector
 
 
@@ -167,3 +167,16 @@ def test_a_damaged_int8_model_is_made_again():
     again = OpenVinoEncoder(first.name, first.location, "int8")
     assert float(again.encode_batch(TEXTS[:1])[0] @ first.encode_batch(TEXTS[:1])[0]) > 0.9999
     assert damaged.stat().st_size > 1_000_000
+
+
+def test_openvino_batches_are_length_sorted_and_within_the_token_budget():
+    encoder = OpenVinoEncoder("m", "/nowhere", "fp32", tokens_per_batch=100)  # batching needs no model
+    lengths = [30, 5, 120, 7, 30, 12, 60, 5, 31, 9, 99]
+    batches = encoder.batches(lengths)
+    assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
+    flat = [lengths[i] for batch in batches for i in batch]
+    assert flat == sorted(lengths)
+    for batch in batches:
+        assert len(batch) == 1 or len(batch) * max(lengths[i] for i in batch) <= 100
+    assert [lengths[i] for i in batches[-1]] == [120]  # too long for the budget: a batch of its own
+    assert len(batches) < len(lengths)  # short texts share batches
