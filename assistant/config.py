@@ -84,7 +84,7 @@ _TYPES = {"index": Path, "corpus": Path, "model": str, "k": int, "min_score": fl
           "synonyms": Path, "engine": str, "llm": str, "openai_base_url": str, "max_sources": int,
           "precision": str, "query_encoder": str, "document_encoder": str}
 ENGINES = ("extractive", "local", "openai")
-QUERY_ENCODERS = ("auto", "onnx", "torch")
+QUERY_ENCODERS = ("auto", "openvino", "onnx", "torch")
 DOCUMENT_ENCODERS = ("auto", "openvino", "torch")
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
 MODES = ("hybrid", "dense", "sparse")

@@ -194,22 +194,31 @@ def _fast_or_torch(key: str, backend: str, kind: str, make, torch_encoder) -> En
 
 
 def get_query_encoder(model: str | None = None, precision: str = "auto", backend: str = "auto") -> Encoder:
-    """The encoder for queries: the ONNX export of the model when ``onnxruntime`` is installed (``backend="auto"``
-    or ``"onnx"``), else the torch encoder. ``auto`` falls back to torch, with a warning, when the model cannot be
-    exported; ``onnx`` makes that an error. Queries are encoded in fp32 by ONNX Runtime whatever ``precision``."""
+    """The encoder for queries, from the model's ONNX export: run by OpenVINO (``backend="auto"`` or
+    ``"openvino"``; at ``precision``, where int8 means auto, since int8 is for building) when it is installed,
+    else by ONNX Runtime in fp32 (``"auto"`` or ``"onnx"``), else the torch encoder. ``auto`` falls back to torch,
+    with a warning, when the model cannot be exported; naming a backend makes that an error."""
     if backend not in QUERY_ENCODERS:
         raise ModelError(f"query encoder must be one of {', '.join(QUERY_ENCODERS)}, got {backend!r}")
     name = model or DEFAULT_MODEL
-    torch_precision = "auto" if precision == "int8" else precision  # int8 is for building; torch has no fast int8
+    precision = "auto" if precision == "int8" else precision
     if _HASH.fullmatch(name) or backend == "torch":
-        return get_encoder(name, torch_precision, "torch")
+        return get_encoder(name, precision, "torch")
     from .onnx_encoder import OnnxEncoder, onnx_available
-    if not onnx_available():
-        if backend == "onnx":
-            raise ModelError("the ONNX query encoder needs onnxruntime; run: pip install 'checkpoint-qa[fast]'")
-        return get_encoder(name, torch_precision, "torch")
-    return _fast_or_torch(f"{name}|onnx", backend, "query", lambda: OnnxEncoder(name, _model_location(name)),
-                          lambda: get_encoder(name, torch_precision, "torch"))
+    from .openvino_encoder import OpenVinoEncoder, openvino_available
+    torch_encoder = lambda: get_encoder(name, precision, "torch")  # noqa: E731
+    if backend in ("auto", "openvino") and openvino_available():
+        resolved = resolve_precision(precision)
+        return _fast_or_torch(f"{name}|openvino-query|{resolved}", backend, "query",
+                              lambda: OpenVinoEncoder(name, _model_location(name), resolved, latency=True),
+                              torch_encoder)
+    if backend in ("auto", "onnx") and onnx_available():
+        return _fast_or_torch(f"{name}|onnx", backend, "query", lambda: OnnxEncoder(name, _model_location(name)),
+                              torch_encoder)
+    if backend != "auto":
+        runtime = "openvino" if backend == "openvino" else "onnxruntime"
+        raise ModelError(f"the {backend} query encoder needs {runtime}; run: pip install 'checkpoint-qa[fast]'")
+    return torch_encoder()
 
 
 def get_encoder(model: str | None = None, precision: str = "auto", backend: str = "auto") -> Encoder:

@@ -78,7 +78,7 @@ def export(location: str, target: Path) -> Path:
         import onnx  # noqa: F401  (torch's exporter needs it)
         from transformers.utils import logging as hf_logging
     except ImportError as exc:
-        raise ModelError(f"exporting the ONNX query encoder needs torch and onnx ({exc}); "
+        raise ModelError(f"exporting the model to ONNX needs torch and onnx ({exc}); "
                          f"run: pip install 'checkpoint-qa[fast]'") from None
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
@@ -87,15 +87,15 @@ def export(location: str, target: Path) -> Path:
     model = SentenceTransformer(location, device="cpu", model_kwargs={"attn_implementation": "eager"})
     kinds = [type(module).__name__ for module in model]
     if not kinds or kinds[0] != "Transformer" or not set(kinds) <= _MODULES_OK:
-        raise ModelError(f"the ONNX query encoder supports Transformer + Pooling models, not {' + '.join(kinds)}")
+        raise ModelError(f"the ONNX export supports Transformer + Pooling models, not {' + '.join(kinds)}")
     mode = _pooling_mode(model[1]) if len(kinds) > 1 else "mean"
     if mode not in ("mean", "cls"):
-        raise ModelError(f"the ONNX query encoder supports mean or CLS pooling, not {mode!r}")
+        raise ModelError(f"the ONNX export supports mean or CLS pooling, not {mode!r}")
     transformer, normalise = model[0], "Normalize" in kinds
     backbone = transformer.auto_model.float().eval()
     tokenizer = transformer.tokenizer
     if not getattr(tokenizer, "is_fast", False):
-        raise ModelError("the ONNX query encoder needs a model with a fast (tokenizer.json) tokenizer")
+        raise ModelError("the ONNX export needs a model with a fast (tokenizer.json) tokenizer")
     names = ["input_ids", "attention_mask"] + (["token_type_ids"] if "token_type_ids" in
                                                tokenizer.model_input_names else [])
 

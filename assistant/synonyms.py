@@ -19,15 +19,18 @@ DEFAULT_TABLE = Path(__file__).with_name("data") / "synonyms.txt"
 class SynonymTable:
     def __init__(self, groups: list[list[str]]):
         self.groups = groups
-        self._triggers: list[tuple[tuple[str, ...], int]] = []
+        # triggers by first token, as (order in the table, tokens, group): a query looks up only its own tokens
+        self._triggers: dict[str, list[tuple[int, tuple[str, ...], int]]] = {}
         self._singles: list[list[str]] = []
+        count = 0
         for g, names in enumerate(groups):
             singles = []
             for name in names:
                 words = analyse(name)
                 primaries = tuple(w[0] for w in words)
                 if primaries:
-                    self._triggers.append((primaries, g))
+                    self._triggers.setdefault(primaries[0], []).append((count, primaries, g))
+                    count += 1
                 if len(words) == 1:
                     singles += words[0]
             self._singles.append(list(dict.fromkeys(singles)))
@@ -52,14 +55,11 @@ class SynonymTable:
         return cls(groups)
 
     def matched_groups(self, query: str) -> list[int]:
+        """Groups with a name in the query, in the table's order."""
         primaries = primary_tokens(query)
-        found = []
-        for trigger, group in self._triggers:
-            n = len(trigger)
-            if group not in found and any(tuple(primaries[i:i + n]) == trigger
-                                          for i in range(len(primaries) - n + 1)):
-                found.append(group)
-        return found
+        hits = sorted({(order, group) for i, token in enumerate(primaries) for order, trigger, group
+                       in self._triggers.get(token, ()) if tuple(primaries[i:i + len(trigger)]) == trigger})
+        return list(dict.fromkeys(group for _, group in hits))
 
     def expansion(self, query: str) -> list[str]:
         """Tokens to add to the query's own, each once."""

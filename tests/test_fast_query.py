@@ -1,4 +1,5 @@
-"""The ONNX query encoder: same vectors and rankings as torch, exported once, and a search process without torch."""
+"""The fast query encoders (the ONNX export in OpenVINO or ONNX Runtime): same vectors and rankings as torch,
+exported once, and a search process without torch."""
 
 import json
 import os
@@ -18,7 +19,7 @@ TEXTS = ["PD-1 resistance", "JAK1 loss-of-function mutations abolish interferon 
 
 
 def test_unknown_query_encoder_is_a_config_error():
-    with pytest.raises(ConfigError, match="query_encoder must be auto, onnx or torch"):
+    with pytest.raises(ConfigError, match="query_encoder must be auto, openvino, onnx or torch"):
         load_settings({"query_encoder": "tensorrt"})
 
 
@@ -31,6 +32,43 @@ def test_onnx_without_onnxruntime_says_how_to_install(monkeypatch):
     monkeypatch.setattr(onnx_encoder, "onnx_available", lambda: False)
     with pytest.raises(ModelError, match=r"pip install 'checkpoint-qa\[fast\]'"):
         get_query_encoder("all-MiniLM-L6-v2", backend="onnx")
+
+
+def test_openvino_query_encoder_without_the_package(monkeypatch):
+    import assistant.openvino_encoder as openvino_encoder
+    monkeypatch.setattr(openvino_encoder, "openvino_available", lambda: False)
+    with pytest.raises(ModelError, match=r"openvino query encoder needs openvino; run: pip install"):
+        get_query_encoder("all-MiniLM-L6-v2", backend="openvino")
+    assert get_query_encoder("all-MiniLM-L6-v2", backend="auto").backend == "onnx"  # the next fast runtime
+
+
+@pytest.mark.model
+def test_openvino_is_the_default_query_encoder_and_its_compiled_model_is_cached():
+    from assistant.encoders import resolve_precision
+    from assistant.onnx_encoder import export_dir
+    from assistant.openvino_encoder import OpenVinoEncoder
+    encoder = get_query_encoder()
+    assert isinstance(encoder, OpenVinoEncoder) and encoder.latency
+    assert encoder.precision == resolve_precision("auto") and get_query_encoder(precision="int8") is encoder
+    torch_vectors = SentenceTransformerEncoder(precision="fp32").encode_batch(TEXTS)
+    vectors = encoder.encode_batch(TEXTS)
+    assert vectors.shape == (4, 384) and np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert (vectors * torch_vectors).sum(axis=1).min() > 0.999
+    assert float(encoder.encode_batch(TEXTS[:1])[0] @ vectors[0]) > 0.9999  # alone or in a batch, one vector
+    cache = export_dir(encoder.location) / "openvino-cache"
+    OpenVinoEncoder(encoder.name, encoder.location, encoder.precision, latency=True).dimension  # compiles, if needed
+    blobs = sorted(cache.iterdir())
+    assert blobs  # the next process loads the compiled model instead of compiling it
+    again = OpenVinoEncoder(encoder.name, encoder.location, encoder.precision, latency=True)
+    assert float(again.encode_batch(TEXTS[:1])[0] @ vectors[0]) > 0.9999
+    assert sorted(cache.iterdir()) == blobs
+    blob = blobs[0]
+    size = blob.stat().st_size
+    blob.chmod(0o644)
+    blob.write_bytes(blob.read_bytes()[:5000])  # a cut-off cache: OpenVINO compiles again and rewrites it
+    third = OpenVinoEncoder(encoder.name, encoder.location, encoder.precision, latency=True)
+    assert float(third.encode_batch(TEXTS[:1])[0] @ vectors[0]) > 0.9999
+    assert blob.stat().st_size > size // 2  # whole again
 
 
 @pytest.mark.model
@@ -53,15 +91,17 @@ def test_onnx_vectors_match_torch_fp32_and_the_export_is_reused():
 
 
 @pytest.mark.model
-def test_onnx_and_torch_query_encoders_rank_the_same(shipped_minilm_kb):
+@pytest.mark.parametrize("backend", ["openvino", "onnx"])
+def test_fast_and_torch_query_encoders_rank_the_same(shipped_minilm_kb, backend):
     for query in ("JAK1 JAK2 loss of function", "gut microbiome and anti-PD-1 response", "TGF-beta exclusion"):
         rankings = {}
-        for backend in ("onnx", "torch"):
-            settings = load_settings({"index": shipped_minilm_kb, "query_encoder": backend, "precision": "fp32"})
+        for chosen in (backend, "torch"):
+            settings = load_settings({"index": shipped_minilm_kb, "query_encoder": chosen, "precision": "fp32"})
             retriever = Retriever.load(settings=settings)
-            rankings[backend] = [(h.record.id, h.score) for h in retriever.search(query, k=8)]
-        assert [i for i, _ in rankings["onnx"]] == [i for i, _ in rankings["torch"]]
-        assert np.allclose([s for _, s in rankings["onnx"]], [s for _, s in rankings["torch"]], atol=1e-4)
+            assert retriever.encoder.backend == chosen
+            rankings[chosen] = [(h.record.id, h.score) for h in retriever.search(query, k=8)]
+        assert [i for i, _ in rankings[backend]] == [i for i, _ in rankings["torch"]]
+        assert np.allclose([s for _, s in rankings[backend]], [s for _, s in rankings["torch"]], atol=1e-4)
 
 
 @pytest.mark.model
@@ -103,14 +143,15 @@ def test_auto_falls_back_to_torch_when_the_model_cannot_be_exported(monkeypatch,
     assert "using the torch" not in caplog.text
 
 
-def test_an_unwritable_cache_is_a_one_line_error(monkeypatch, tmp_path):
+@pytest.mark.parametrize("backend", ["openvino", "onnx"])
+def test_an_unwritable_cache_is_a_one_line_error(monkeypatch, tmp_path, backend):
     import assistant.onnx_encoder as onnx_encoder
 
     def denied(location, target):
         raise PermissionError(13, "Permission denied", str(target))
     monkeypatch.setattr(onnx_encoder, "export", denied)
     with pytest.raises(ModelError, match="CHECKPOINT_QA_QUERY_ENCODER=torch, or make that folder writable") as err:
-        get_query_encoder(str(tmp_path / "other-model"), backend="onnx")
+        get_query_encoder(str(tmp_path / "other-model"), backend=backend)
     assert "\n" not in str(err.value)
 
 
