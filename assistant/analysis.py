@@ -55,25 +55,26 @@ def _compound(word: str) -> list[str]:
     return out
 
 
+@lru_cache(maxsize=200_000)
+def _word(word: str) -> tuple[tuple[str, ...], ...]:
+    """The token lists of one matched word (several for "JAK1/2"); none for a stop word. Cached: a corpus
+    repeats its words, so building the sparse index analyses each distinct word once."""
+    if "/" in word:
+        alternatives = word.split("/")
+        head = alternatives[0]
+        stem = re.sub(r"\d+$", "", head)
+        found = [_compound(stem + alt if alt.isdigit() and stem and head[len(stem):].isdigit() else alt)
+                 for alt in alternatives]
+    elif word in STOPWORDS or len(word) < 2:
+        return ()
+    else:
+        found = [_compound(word)]
+    return tuple(tuple(dict.fromkeys(tokens)) for tokens in found if tokens and tokens[0])
+
+
 def analyse(text: str) -> list[list[str]]:
     """Per word of ``text``: its primary token, then any extra tokens."""
-    words: list[list[str]] = []
-    for match in _WORD.finditer(_normalise(text)):
-        word = match.group(0)
-        if "/" in word:
-            alternatives = word.split("/")
-            head = alternatives[0]
-            stem = re.sub(r"\d+$", "", head)
-            for alt in alternatives:
-                alt = stem + alt if alt.isdigit() and stem and head[len(stem):].isdigit() else alt
-                words.append(_compound(alt))
-            continue
-        if word in STOPWORDS or (len(word) < 2 and not word.isdigit()):
-            continue
-        if len(word) < 2:
-            continue
-        words.append(_compound(word))
-    return [list(dict.fromkeys(w)) for w in words if w and w[0]]
+    return [list(tokens) for match in _WORD.finditer(_normalise(text)) for tokens in _word(match.group(0))]
 
 
 def tokens(text: str) -> list[str]:

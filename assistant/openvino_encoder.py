@@ -32,6 +32,9 @@ from .onnx_encoder import ExportedEncoder, read_export, token_arrays, tokenize
 
 RUNS_IN = ("fp32", "bf16", "int8")  # resolved precisions; "auto" is resolved by the caller
 TOKENS_PER_BATCH = 2048  # padded tokens; 1,024-4,096 measured within 1% of each other, 64 texts a batch 6% slower
+# Batch widths are rounded up to this many tokens: every new input shape costs a kernel compilation, and widths in
+# steps of 8 cut a build's shapes about fourfold, for about 1.6% more padding (2.4% faster in a fresh process).
+WIDTH_STEP = 8
 
 
 def openvino_available() -> bool:
@@ -80,12 +83,17 @@ class OpenVinoEncoder(ExportedEncoder):
         compiled = openvino.Core().compile_model(str(graph), "CPU", config)
         return openvino.AsyncInferQueue(compiled), tokenizer, meta
 
+    @property
+    def width_step(self) -> int:
+        return 1 if self.latency else WIDTH_STEP  # a query is one text: no padding, and its shape comes back often
+
     def batches(self, lengths: Sequence[int]) -> list[list[int]]:
         """Indices by increasing length, cut where a batch would pass ``tokens_per_batch`` padded tokens (a text
         longer than that is a batch of its own)."""
+        step = self.width_step
         batches: list[list[int]] = [[]]
         for i in sorted(range(len(lengths)), key=lambda i: lengths[i]):
-            if batches[-1] and (len(batches[-1]) + 1) * lengths[i] > self.tokens_per_batch:
+            if batches[-1] and (len(batches[-1]) + 1) * (-(-lengths[i] // step) * step) > self.tokens_per_batch:
                 batches.append([])
             batches[-1].append(i)
         return [b for b in batches if b]
@@ -104,6 +112,7 @@ class OpenVinoEncoder(ExportedEncoder):
         with self._lock:
             self._runner.set_callback(store)
             for rows in self.batches([len(e.ids) for e in encodings]):
-                self._runner.start_async(token_arrays(self._meta["inputs"], [encodings[i] for i in rows]), rows)
+                feed = token_arrays(self._meta["inputs"], [encodings[i] for i in rows], self.width_step)
+                self._runner.start_async(feed, rows)
             self._runner.wait_all()
         return unit_rows(out)

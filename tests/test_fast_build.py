@@ -170,6 +170,7 @@ def test_a_damaged_int8_model_is_made_again():
 
 
 def test_openvino_batches_are_length_sorted_and_within_the_token_budget():
+    from assistant.openvino_encoder import WIDTH_STEP
     encoder = OpenVinoEncoder("m", "/nowhere", "fp32", tokens_per_batch=100)  # batching needs no model
     lengths = [30, 5, 120, 7, 30, 12, 60, 5, 31, 9, 99]
     batches = encoder.batches(lengths)
@@ -177,6 +178,21 @@ def test_openvino_batches_are_length_sorted_and_within_the_token_budget():
     flat = [lengths[i] for batch in batches for i in batch]
     assert flat == sorted(lengths)
     for batch in batches:
-        assert len(batch) == 1 or len(batch) * max(lengths[i] for i in batch) <= 100
+        width = -(-max(lengths[i] for i in batch) // WIDTH_STEP) * WIDTH_STEP  # as padded
+        assert len(batch) == 1 or len(batch) * width <= 100
     assert [lengths[i] for i in batches[-1]] == [120]  # too long for the budget: a batch of its own
     assert len(batches) < len(lengths)  # short texts share batches
+    query = OpenVinoEncoder("m", "/nowhere", "fp32", tokens_per_batch=100, latency=True)
+    assert query.width_step == 1 and [len(b) for b in query.batches([7, 7, 7])] == [3]
+
+
+def test_padded_widths_round_up_to_the_step():
+    from assistant.onnx_encoder import token_arrays
+
+    class Encoding:
+        def __init__(self, n):
+            self.ids, self.attention_mask, self.type_ids = list(range(1, n + 1)), [1] * n, [0] * n
+    arrays = token_arrays(["input_ids", "attention_mask"], [Encoding(3), Encoding(9)], multiple=8)
+    assert arrays["input_ids"].shape == (2, 16)
+    assert arrays["attention_mask"].sum(axis=1).tolist() == [3, 9]  # the padding is masked
+    assert token_arrays(["input_ids", "attention_mask"], [Encoding(9)])["input_ids"].shape == (1, 9)
