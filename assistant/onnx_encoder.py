@@ -222,6 +222,7 @@ class OnnxEncoder(ExportedEncoder):
     """Encode with an exported model in ONNX Runtime; same name, dimension and (to ~1e-6) vectors as torch fp32."""
 
     backend = "onnx"
+    precision = "fp32"
     what = "ONNX query encoder"
     fallback = "CHECKPOINT_QA_QUERY_ENCODER=torch"
 
