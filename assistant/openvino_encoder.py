@@ -1,17 +1,17 @@
-"""A fast document encoder: the exported model compiled by OpenVINO, for building knowledge bases.
+"""Fast encoders: the exported model compiled by OpenVINO, for building knowledge bases and for queries.
 
 Design: building is batch throughput, and on a CPU nearly all of it is the transformer's matrix products. OpenVINO
-runs the same ONNX export the query encoder uses (see ``onnx_encoder``) with fused kernels, in bf16 about 2.7x
-torch fp32 on the 2-core development machine (``benchmarks/encoder_speed.py``), with vectors at cosine > 0.9999
-to torch fp32. Texts are tokenised together, sorted by length and cut into batches of at most
-``tokens_per_batch`` padded tokens, so little is padding and a batch's activations stay in the cores' caches;
-the batches run on OpenVINO's throughput streams (one per core), each core working through its own batch, which
-measured 11% faster than one batch at a time spread over both cores. Installed with the ``fast`` extra; where it
-is missing or the model cannot be exported, ``encoders.get_encoder`` falls back to torch.
+runs the model's ONNX export (see ``onnx_encoder``) with fused kernels, in bf16 about 2.8x torch fp32 on the
+2-core development machine (``benchmarks/encoder_speed.py``), with vectors at cosine > 0.9999 to torch fp32.
+Texts are tokenised together, sorted by length and cut into batches of at most ``tokens_per_batch`` padded
+tokens, so little is padding and a batch's activations stay in the cores' caches; the batches run on OpenVINO's
+throughput streams (one per core), each core working through its own batch, which measured 11% faster than one
+batch at a time spread over both cores. Installed with the ``fast`` extra; where it is missing or the model
+cannot be exported, ``encoders.get_encoder`` falls back to torch.
 
 The same class encodes queries with ``latency=True``: one request at a time on all cores, in bf16 where the CPU
-has it (about 3.0 ms for a SciFact claim against 3.8 ms in ONNX Runtime fp32), and the compiled model cached
-beside the export, so a search process compiles once per model (0.09 s to load against 0.36 s to compile).
+has it (p50 3.3 ms for a SciFact claim against 4.5 ms in ONNX Runtime fp32, same script), and the compiled model
+cached beside the export, so a search process compiles once per model (0.09 s to load against 0.36 s to compile).
 
 OpenVINO's Python package counts its own imports in ``~/intel`` and sends telemetry only from its model
 conversion tools, which this module never calls (it reads the ONNX file directly); a test checks that encoding
@@ -78,7 +78,7 @@ class OpenVinoEncoder(ExportedEncoder):
         if self.precision == "int8":
             graph = quantized_model(folder)
             config["DYNAMIC_QUANTIZATION_GROUP_SIZE"] = str(GROUP_SIZE)
-        if self.latency:  # a damaged cache is removed with the export (``prepared``)
+        if self.latency:  # OpenVINO compiles again over a damaged cache file (tested)
             config["CACHE_DIR"] = str(folder / "openvino-cache")
         compiled = openvino.Core().compile_model(str(graph), "CPU", config)
         return openvino.AsyncInferQueue(compiled), tokenizer, meta
