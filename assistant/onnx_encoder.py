@@ -174,10 +174,14 @@ def tokenize(tokenizer, texts: Sequence[str]) -> list:
     return [tokenizer.encode(texts[0])] if len(texts) == 1 else tokenizer.encode_batch(list(texts))
 
 
+def round_up(n: int, multiple: int) -> int:
+    return -(-n // multiple) * multiple
+
+
 def token_arrays(names: Sequence[str], encodings: Sequence, multiple: int = 1) -> dict[str, np.ndarray]:
     """Token ids, mask and (if the model takes them) type ids, padded to the longest encoding, rounded up to a
     ``multiple`` of tokens."""
-    width = -(-max(len(e.ids) for e in encodings) // multiple) * multiple
+    width = round_up(max(len(e.ids) for e in encodings), multiple)
     arrays = {name: np.zeros((len(encodings), width), dtype=np.int64) for name in names}
     for row, enc in enumerate(encodings):
         n = len(enc.ids)

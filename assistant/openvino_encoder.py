@@ -28,7 +28,7 @@ import numpy as np
 
 from .encoders import cpu_has_bf16, unit_rows
 from .errors import ModelError
-from .onnx_encoder import ExportedEncoder, read_export, token_arrays, tokenize
+from .onnx_encoder import ExportedEncoder, read_export, round_up, token_arrays, tokenize
 
 RUNS_IN = ("fp32", "bf16", "int8")  # resolved precisions; "auto" is resolved by the caller
 TOKENS_PER_BATCH = 2048  # padded tokens; 1,024-4,096 measured within 1% of each other, 64 texts a batch 6% slower
@@ -93,7 +93,7 @@ class OpenVinoEncoder(ExportedEncoder):
         step = self.width_step
         batches: list[list[int]] = [[]]
         for i in sorted(range(len(lengths)), key=lambda i: lengths[i]):
-            if batches[-1] and (len(batches[-1]) + 1) * (-(-lengths[i] // step) * step) > self.tokens_per_batch:
+            if batches[-1] and (len(batches[-1]) + 1) * round_up(lengths[i], step) > self.tokens_per_batch:
                 batches.append([])
             batches[-1].append(i)
         return [b for b in batches if b]
