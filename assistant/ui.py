@@ -92,7 +92,7 @@ class ChatBackend:
     def ingest(self, paths: list[str]) -> str:
         from .encoders import get_encoder
         from .ingest import ingest
-        retriever = self.retriever  # documents go through the build encoder (bf16 torch), queries through ONNX
+        retriever = self.retriever  # documents go through the build encoder, not the query encoder
         encoder = get_encoder(retriever.kb.model, retriever.settings.precision, retriever.settings.document_encoder)
         report = ingest(paths, index=retriever.kb.path.parent, encoder=encoder, progress=True)
         if report.build is not None:
