@@ -258,15 +258,28 @@ def _torch_encoder(name: str, precision: str) -> Encoder:
 
 def encode_in_batches(encoder: Encoder, texts: Sequence[str], batch_size: int = 256, progress: bool = False) \
         -> np.ndarray:
-    """Encode many texts with an optional progress bar; returns an ``(n, dim)`` float32 array."""
+    """Encode many texts with an optional progress bar; returns an ``(n, dim)`` float32 array. An encoder with
+    ``encode_all(texts, advance)`` gets all the texts in one call (it streams them, see ``openvino_encoder``);
+    any other gets them ``batch_size`` at a time, longest first."""
     if not texts:
         return np.zeros((0, encoder.dimension), dtype=np.float32)
-    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # similar lengths share a batch: less padding
-    chunks = range(0, len(texts), batch_size)
+    bar = None
     if progress:
         from tqdm import tqdm
-        chunks = tqdm(chunks, desc="embedding", unit="batch", leave=False)
-    sorted_vectors = np.vstack([encoder.encode_batch([texts[j] for j in order[i:i + batch_size]]) for i in chunks])
-    vectors = np.empty_like(sorted_vectors)
-    vectors[order] = sorted_vectors
-    return vectors
+        bar = tqdm(total=len(texts), desc="embedding", unit="text", leave=False)
+    try:
+        encode_all = getattr(encoder, "encode_all", None)
+        if encode_all is not None:
+            return encode_all(texts, bar.update if bar else None)
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # similar lengths share a batch
+        parts = []
+        for i in range(0, len(texts), batch_size):
+            parts.append(encoder.encode_batch([texts[j] for j in order[i:i + batch_size]]))
+            if bar:
+                bar.update(len(parts[-1]))
+        vectors = np.empty((len(texts), parts[0].shape[1]), dtype=np.float32)
+        vectors[order] = np.vstack(parts)
+        return vectors
+    finally:
+        if bar:
+            bar.close()

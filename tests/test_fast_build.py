@@ -60,6 +60,21 @@ def test_openvino_vectors_match_torch_fp32(precision, floor):
 
 
 @pytest.mark.model
+def test_streamed_slices_keep_each_text_in_its_row(monkeypatch):
+    import assistant.openvino_encoder as openvino_encoder
+    from assistant.encoders import encode_in_batches
+    encoder = get_encoder(precision="fp32")
+    texts = TEXTS * 3 + ["PD-L1 amplification", "Interferon gamma"]
+    alone = np.vstack([encoder.encode_batch([t]) for t in texts])
+    monkeypatch.setattr(openvino_encoder, "SLICE_TEXTS", 4)  # 5 slices, queued without draining in between
+    seen = []
+    streamed = encoder.encode_all(texts, seen.append)
+    assert seen == [4, 4, 4, 4, 1]
+    assert float((streamed * alone).sum(axis=1).min()) > 0.9999
+    assert float((encode_in_batches(encoder, texts, progress=True) * alone).sum(axis=1).min()) > 0.9999
+
+
+@pytest.mark.model
 def test_a_build_records_the_backend_and_ranks_like_torch(tmp_path, shipped_minilm_kb):
     from assistant.pipeline import build_knowledge_base
     from assistant.store import KnowledgeBase
