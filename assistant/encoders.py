@@ -22,6 +22,7 @@ import numpy as np
 from .config import DEFAULT_MODEL, DOCUMENT_ENCODERS, PRECISIONS, QUERY_ENCODERS
 from .errors import ModelError
 from .text import STOPWORDS, words
+from .token_budget import TokenBudget, budget_from_tokenizer
 
 _DEFAULT_ALIASES = {DEFAULT_MODEL.lower(), "sentence-transformers/all-minilm-l6-v2"}
 
@@ -33,6 +34,12 @@ class Encoder(Protocol):
     def dimension(self) -> int: ...
 
     def encode_batch(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def token_budget_of(encoder: Encoder) -> TokenBudget | None:
+    """The encoder's ``token_budget()`` where it has one (a transformer's token limit, see ``token_budget``)."""
+    method = getattr(encoder, "token_budget", None)
+    return method() if method is not None else None
 
 
 def unit_rows(vectors) -> np.ndarray:
@@ -154,6 +161,13 @@ class SentenceTransformerEncoder:
         model = self._load()
         getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         return int(getter())
+
+    def token_budget(self) -> TokenBudget | None:
+        """The model's token limit and its (fast) tokenizer; None where it has neither."""
+        model = self._load()
+        tokenizer = getattr(getattr(model, "tokenizer", None), "backend_tokenizer", None)
+        limit = getattr(model, "max_seq_length", None)
+        return budget_from_tokenizer(tokenizer, int(limit)) if tokenizer is not None and limit else None
 
     def encode_batch(self, texts: Sequence[str]) -> np.ndarray:
         self.calls += 1

@@ -225,6 +225,11 @@ class ExportedEncoder:
         self._load()
         return int(self._meta["dimension"])
 
+    def token_budget(self):
+        from .token_budget import budget_from_tokenizer
+        self._load()
+        return budget_from_tokenizer(self._tokenizer, int(self._meta["max_tokens"]))
+
 
 class OnnxEncoder(ExportedEncoder):
     """Encode with an exported model in ONNX Runtime; same name, dimension and (to ~1e-6) vectors as torch fp32."""

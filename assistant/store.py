@@ -30,7 +30,7 @@ import numpy as np
 from . import __version__
 from .corpus.merge import merge_records
 from .dense_index import IVF_THRESHOLD, build_dense_index, load_dense_index, save_dense_index
-from .encoders import Encoder, encode_in_batches
+from .encoders import Encoder, encode_in_batches, token_budget_of
 from .errors import AssistantError, IndexMismatchError, IndexMissingError
 from .passages import MAX_WORDS, split_records
 from .sparse import ANALYSER, SparseIndex
@@ -51,7 +51,8 @@ def passage_key(passage: Passage) -> str:
 
 
 def corpus_hash(records: Sequence[Record], max_words: int) -> str:
-    digest = hashlib.sha256(f"{FORMAT_VERSION}|{max_words}|".encode())
+    # "fit": windows are also cut to the model's token limit (passages); indexes cut by words alone are rebuilt
+    digest = hashlib.sha256(f"{FORMAT_VERSION}|{max_words}|fit|".encode())
     for record in records:
         digest.update(json.dumps(record.to_dict(), sort_keys=True, ensure_ascii=False).encode("utf-8"))
         digest.update(b"\n")
@@ -279,8 +280,9 @@ def build(records: Sequence[Record], index_dir: Path, encoder: Encoder, *, max_w
         return BuildReport(index_dir, manifest["records"], manifest["passages"], 0, manifest["passages"], True,
                            encoder.name)
 
-    passages = split_records(papers, max_words)
     dimension = encoder.dimension
+    budget = token_budget_of(encoder)
+    passages = split_records(papers, max_words, budget)
     previous = _previous_vectors(index_dir, encoder.name, dimension, live)
     keys = [passage_key(p) for p in passages]
     missing = [i for i, key in enumerate(keys) if key not in previous]
@@ -325,6 +327,7 @@ def build(records: Sequence[Record], index_dir: Path, encoder: Encoder, *, max_w
             "records": len(papers),
             "passages": len(passages),
             "passage_max_words": max_words,
+            "passage_max_tokens": budget.limit if budget else None,
             "corpus_hash": digest,
             "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }

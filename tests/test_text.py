@@ -1,3 +1,5 @@
+import pytest
+
 from assistant.corpus import merge_records, read_corpus_dir
 from assistant.passages import record_passages
 from assistant.text import sentence_spans, sentences
@@ -47,3 +49,38 @@ def test_long_abstract_is_split_with_overlap():
     assert len(passages) > 5
     for a, b in zip(passages, passages[1:]):
         assert b.start < a.end  # one sentence of overlap
+
+
+def test_windows_stop_at_the_token_budget_and_still_cover_the_text():
+    from assistant.token_budget import TokenBudget
+    budget = TokenBudget(limit=40, reserved=2, count=lambda texts: [2 * len(t.split()) for t in texts])
+    text = " ".join(f"Sentence {i} reports that PD-1 blockade fails here." for i in range(12))  # 8 words each
+    record = Record("x", "abstract", "Two words", text)
+    by_words = record_passages(record, max_words=150)
+    fitted = record_passages(record, max_words=150, budget=budget)
+    assert len(by_words) == 1 and len(fitted) > 1
+    for p in fitted:  # "Two words." (4 tokens) + at most two 16-token sentences within 38
+        assert 2 * len(p.text.split()) + 2 <= 40
+    covered = set()
+    for a, b in zip(fitted, fitted[1:]):
+        assert b.start < a.end
+    for p in fitted:
+        covered.update(range(p.start, p.end))
+    assert all(i in covered for i in range(len(text)) if not text[i].isspace())
+    lone = Record("y", "abstract", "T", "word " * 30 + "end.")  # one sentence over the budget: kept whole
+    assert [p.body for p in record_passages(lone, budget=budget)] == [lone.text.strip()]
+
+
+@pytest.mark.model
+def test_every_shipped_passage_fits_minilm():
+    from assistant.encoders import get_encoder, token_budget_of
+    from assistant.passages import split_records
+    budget = token_budget_of(get_encoder(precision="fp32"))
+    if budget is None:
+        pytest.fail("the packaged MiniLM should have a token budget")
+    assert (budget.limit, budget.reserved) == (256, 2)
+    passages = split_records(merge_records(read_corpus_dir(SHIPPED)), 150, budget)
+    sizes = budget.count([p.text for p in passages])
+    over = [p for p, n in zip(passages, sizes) if n + budget.reserved > budget.limit]
+    assert all(len(sentences(p.body)) == 1 for p in over)  # only a sentence too long on its own
+    assert len(passages) > len(split_records(merge_records(read_corpus_dir(SHIPPED)), 150))
