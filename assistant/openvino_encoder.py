@@ -1,7 +1,7 @@
 """Fast encoders: the exported model compiled by OpenVINO, for building knowledge bases and for queries.
 
 Design: building is batch throughput, and on a CPU nearly all of it is the transformer's matrix products. OpenVINO
-runs the model's ONNX export (see ``onnx_encoder``) with fused kernels, in bf16 about 2.8x torch fp32 on the
+runs the model's ONNX export (see ``onnx_encoder``) with fused kernels, in bf16 about 2.9x torch fp32 on the
 2-core development machine (``benchmarks/encoder_speed.py``), with vectors at cosine > 0.9999 to torch fp32.
 Texts are sorted by length and cut into batches of at most ``tokens_per_batch`` padded tokens, so little is
 padding and a batch's activations stay in the cores' caches; the batches run on OpenVINO's throughput streams (one
@@ -11,7 +11,7 @@ the batches already queued, and the queue drains once, at the end. Installed wit
 cannot be exported, ``encoders.get_encoder`` falls back to torch.
 
 The same class encodes queries with ``latency=True``: one request at a time on all cores, in bf16 where the CPU
-has it (p50 3.3 ms for a SciFact claim against 4.5 ms in ONNX Runtime fp32, same script), and the compiled model
+has it (p50 3.3-4.1 ms for a SciFact claim against 4.5 ms in ONNX Runtime fp32, same script), and the compiled model
 cached beside the export, so a search process compiles once per model (0.09 s to load against 0.36 s to compile).
 
 OpenVINO's Python package counts its own imports in ``~/intel`` and sends telemetry only from its model
