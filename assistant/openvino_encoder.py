@@ -7,12 +7,13 @@ Texts are sorted by length and cut into batches of at most ``tokens_per_batch`` 
 padding and a batch's activations stay in the cores' caches; the batches run on OpenVINO's throughput streams (one
 per core), each core working through its own batch, which measured 11% faster than one batch at a time spread over
 both cores. A build's texts go in as one stream (``encode_all``): the next slice is tokenised while the cores run
-the batches already queued, and the queue drains once, at the end. Installed with the ``fast`` extra; where it is missing or the model
-cannot be exported, ``encoders.get_encoder`` falls back to torch.
+the batches already queued, and the queue drains once, at the end. Installed with the ``fast`` extra; where it is
+missing or the model cannot be exported, ``encoders.get_encoder`` falls back to torch.
 
 The same class encodes queries with ``latency=True``: one request at a time on all cores, in bf16 where the CPU
-has it (p50 3.3-4.1 ms for a SciFact claim against 4.5 ms in ONNX Runtime fp32, same script), and the compiled model
-cached beside the export, so a search process compiles once per model (0.09 s to load against 0.36 s to compile).
+has it (p50 3.3-4.1 ms for a SciFact claim against 4.5 ms in ONNX Runtime fp32, same script), and the compiled
+model cached beside the export, so a search process compiles once per model (0.09 s to load against 0.36 s to
+compile).
 
 OpenVINO's Python package counts its own imports in ``~/intel`` and sends telemetry only from its model
 conversion tools, which this module never calls (it reads the ONNX file directly); a test checks that encoding
