@@ -11,6 +11,7 @@ tokenizer. Search runs over passages and returns each paper once, with its best 
 
 from __future__ import annotations
 
+import math
 from typing import Iterable, Sequence
 
 from .text import sentence_spans
@@ -20,21 +21,20 @@ from .types import Passage, Record
 MAX_WORDS = 150
 
 
-def _windows(record: Record, spans: Sequence[tuple[int, int]], max_words: int,
-             tokens: Sequence[int] | None = None, room: int = 0) -> list[Passage]:
-    """Windows of whole sentences within ``max_words`` words and, when ``tokens`` (per sentence) are given,
-    ``room`` tokens; a sentence too long for either is a window of its own."""
+def _windows(record: Record, spans: Sequence[tuple[int, int]], max_words: int, tokens: Sequence[float],
+             room: float) -> list[Passage]:
+    """Windows of whole sentences within ``max_words`` words and ``room`` tokens (``tokens`` per sentence); a
+    sentence too long for either is a window of its own."""
     passages: list[Passage] = []
     words = [len(record.text[a:b].split()) for a, b in spans]
     i = 0
     while i < len(spans):
-        j, count, used = i, 0, 0
+        j, count, used = i, 0, 0.0
         while j < len(spans):
-            over_tokens = tokens is not None and used + tokens[j] > room
-            if j > i and (count + words[j] > max_words or over_tokens):
+            if j > i and (count + words[j] > max_words or used + tokens[j] > room):
                 break
             count += words[j]
-            used += tokens[j] if tokens is not None else 0
+            used += tokens[j]
             j += 1
         start, end = spans[i][0], spans[j - 1][1]
         passages.append(Passage(record.id, len(passages), record.title, record.text[start:end], start, end))
@@ -65,8 +65,8 @@ def split_records(records: Iterable[Record], max_words: int = MAX_WORDS, budget:
     for record, sentences in zip(records, spans):
         if not record.text:
             passages.append(Passage(record.id, 0, record.title, ""))
-        elif counts is None:
-            passages.extend(_windows(record, sentences, max_words))
+        elif counts is None:  # words alone
+            passages.extend(_windows(record, sentences, max_words, [0] * len(sentences), math.inf))
         else:
             title = next(counts)
             tokens = [next(counts) for _ in sentences]
