@@ -77,15 +77,11 @@ def check_query(query: str) -> str:
 def best_per_record(passage_rows: np.ndarray, scores: np.ndarray, passage_record: np.ndarray,
                     depth: int) -> list[tuple[int, int, float]]:
     """``(record_row, passage_row, score)`` for the ``depth`` best papers, from passages sorted by score."""
-    out, seen = [], set()
-    for row, score in zip(passage_rows.tolist(), scores.tolist()):
-        record = int(passage_record[row])
-        if record not in seen:
-            seen.add(record)
-            out.append((record, row, score))
-            if len(out) == depth:
-                break
-    return out
+    records = passage_record[passage_rows]
+    _, first = np.unique(records, return_index=True)  # each paper's first, so best, passage
+    first = np.sort(first)[:depth]
+    return list(zip(records[first].tolist(), np.asarray(passage_rows)[first].tolist(),
+                    np.asarray(scores)[first].tolist()))
 
 
 def rrf(rankings: list[tuple[list[int], float]], rrf_k: int) -> dict[int, float]:

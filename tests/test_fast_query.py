@@ -12,6 +12,7 @@ import pytest
 from assistant.config import load_settings
 from assistant.encoders import HashingEncoder, SentenceTransformerEncoder, get_query_encoder, packaged_minilm_path
 from assistant.errors import ConfigError, ModelError
+from assistant.onnx_encoder import prepared, read_export
 from assistant.retriever import Retriever
 
 TEXTS = ["PD-1 resistance", "JAK1 loss-of-function mutations abolish interferon gamma signalling in melanoma",
@@ -106,7 +107,8 @@ def test_fast_and_torch_query_encoders_rank_the_same(shipped_minilm_kb, backend)
 
 @pytest.mark.model
 def test_search_process_never_imports_torch(shipped_minilm_kb):
-    get_query_encoder()  # exported into this run's cache already
+    # the export must be in this test's cache: the session's model fixtures may have loaded theirs elsewhere
+    prepared(str(packaged_minilm_path()), read_export, "query encoder", "")
     code = ("import sys, json; from assistant.cli import main; "
             f"rc = main(['search', 'PD-1 resistance', '--json', '--index', {str(shipped_minilm_kb)!r}]); "
             "heavy = [m for m in ('torch', 'sentence_transformers', 'transformers', 'gradio') if m in sys.modules]; "

@@ -1,8 +1,10 @@
+import numpy as np
 import pytest
 
 from assistant import Filters, Retriever
 from assistant.errors import AssistantError
 from assistant.pipeline import build_knowledge_base
+from assistant.retriever import best_per_record
 from conftest import FAKE
 
 
@@ -41,3 +43,15 @@ def test_type_filter_counts_merged_types(retriever):
 def test_bad_queries_get_clear_errors(retriever, query):
     with pytest.raises(AssistantError):
         retriever.search(query)
+
+
+def test_best_per_record_keeps_each_papers_best_passage_in_score_order():
+    passage_record = np.array([0, 0, 1, 1, 1, 2, 3])  # passage row -> paper row
+    rows = np.array([4, 1, 3, 0, 6, 2, 5])  # sorted by score, best first
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3], dtype=np.float32)
+    assert best_per_record(rows, scores, passage_record, 10) == [(1, 4, pytest.approx(0.9)),
+                                                                 (0, 1, pytest.approx(0.8)),
+                                                                 (3, 6, pytest.approx(0.5)),
+                                                                 (2, 5, pytest.approx(0.3))]
+    assert [r for r, _, _ in best_per_record(rows, scores, passage_record, 2)] == [1, 0]
+    assert best_per_record(rows[:0], scores[:0], passage_record, 3) == []
