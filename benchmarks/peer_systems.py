@@ -116,7 +116,7 @@ def txtai(data: dict, workdir: Path):
 
 
 SYSTEMS = {"checkpoint-qa": checkpoint_qa,
-           "checkpoint-qa-int8": lambda data, workdir: checkpoint_qa(data, workdir, "int8"),
+           "checkpoint-qa-bf16": lambda data, workdir: checkpoint_qa(data, workdir, "bf16"),
            "langchain": langchain, "llamaindex": llamaindex, "txtai": txtai}
 
 
