@@ -32,8 +32,9 @@ def model_option(f):
 
 def precision_option(f):
     return click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "int8"]), default=None,
-                        help="Encoder precision (default auto: bf16 where the CPU computes it natively; int8: "
-                             "int8 document weights, faster, needs the fast extra).")(f)
+                        help="Encoder precision (default auto: documents with int8 weights where OpenVINO runs "
+                             "on a CPU with int8 dot products, else bf16 where the CPU computes it natively, "
+                             "else fp32; queries in bf16 or fp32).")(f)
 
 
 def _emit_json(value) -> None:

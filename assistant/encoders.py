@@ -254,8 +254,8 @@ def get_encoder(model: str | None = None, precision: str = "auto", backend: str 
     ``precision="auto"`` is int8 weights (``quantize``) where OpenVINO runs the encoder on a CPU with int8
     dot products, the rest of the model in bf16 where the CPU has it: on the development CPU (AVX-512 BF16 and
     VNNI, no AMX) the bf16 products already run at the CPU's bf16 peak, and int8 builds 1.25x faster still, within
-    0.004 nDCG@10 of fp32 on SciFact and PubMedQA (README, Retrieval). Elsewhere ``auto`` is ``resolve_precision``'s:
-    bf16 where the CPU computes it natively, else fp32."""
+    0.0025 nDCG@10 of fp32 on SciFact and PubMedQA (README, Retrieval). Elsewhere ``auto`` is
+    ``resolve_precision``'s: bf16 where the CPU computes it natively, else fp32. Queries never run in int8."""
     if backend not in DOCUMENT_ENCODERS:
         raise ModelError(f"document encoder must be one of {', '.join(DOCUMENT_ENCODERS)}, got {backend!r}")
     name = model or DEFAULT_MODEL

@@ -26,7 +26,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .config import DEFAULT_MODEL, Settings, load_settings
-from .encoders import encode_in_batches, get_encoder
+from .encoders import encode_in_batches, get_encoder, get_query_encoder
 from .errors import AssistantError
 from .types import Record
 
@@ -133,10 +133,12 @@ def evaluate_retrieval(data: BeirData, settings: Settings | None = None, methods
         started = time.perf_counter()
         build(data.corpus, folder, encoder, progress=progress)
         build_s = time.perf_counter() - started
-        retriever = Retriever(KnowledgeBase.load(folder), encoder, replace(settings, k=100))
+        # queries are encoded as search encodes them: int8 is for documents, queries run in float
+        query_encoder = get_query_encoder(encoder.name, settings.precision, settings.query_encoder)
+        retriever = Retriever(KnowledgeBase.load(folder), query_encoder, replace(settings, k=100))
         ids = list(data.queries)
         started = time.perf_counter()
-        vectors = encode_in_batches(encoder, [data.queries[q] for q in ids], progress=progress)
+        vectors = encode_in_batches(query_encoder, [data.queries[q] for q in ids], progress=progress)
         encode_s = time.perf_counter() - started
         results, timings = {}, {}
         for method in methods:
@@ -148,6 +150,7 @@ def evaluate_retrieval(data: BeirData, settings: Settings | None = None, methods
             results[method] = score_rankings(rankings, data.qrels)
     return {"dataset": data.name, "queries": len(ids), "documents": len(data.corpus), "model": encoder.name,
             "precision": getattr(encoder, "precision", "fp32"),
+            "query_precision": getattr(query_encoder, "precision", "fp32"),
             "methods": results,
             "settings": {"rrf_k": settings.rrf_k, "dense_weight": settings.dense_weight,
                          "sparse_weight": settings.sparse_weight, "depth": settings.depth},
@@ -158,7 +161,8 @@ def evaluate_retrieval(data: BeirData, settings: Settings | None = None, methods
 def format_table(result: dict) -> str:
     metrics = ("ndcg@10", "recall@1", "recall@10", "recall@100", "mrr@10")
     lines = [f"{result['dataset']}: {result['queries']} queries, {result['documents']} documents, "
-             f"model {result['model']} ({result.get('precision', 'fp32')})",
+             f"model {result['model']} (documents {result.get('precision', 'fp32')}, queries "
+             f"{result.get('query_precision', result.get('precision', 'fp32'))})",
              f"{'method':8} " + " ".join(f"{m:>10}" for m in metrics)]
     for method, scores in result["methods"].items():
         lines.append(f"{method:8} " + " ".join(f"{scores[m]:>10.4f}" for m in metrics))

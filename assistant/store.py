@@ -219,16 +219,16 @@ def model_mismatch(index_dir: Path, built_with: str, chosen: str) -> IndexMismat
         f"use --model {built_with} or rebuild with: {_build_hint(index_dir, chosen)}")
 
 
-def _previous_vectors(index_dir: Path, model: str, dimension: int,
+def _previous_vectors(index_dir: Path, model: str, dimension: int, precision: str,
                       kb: KnowledgeBase | None = None) -> dict[str, np.ndarray]:
     """Vectors of the live version (``kb`` when the caller has it loaded) keyed by passage hash, when it was
-    built with the same model."""
+    built with the same model at the same precision (so the manifest's precision is true of every vector)."""
     if kb is None:
         try:
             kb = KnowledgeBase.load(index_dir)
         except AssistantError:
             return {}
-    if kb.model != model or kb.dimension != dimension:
+    if kb.model != model or kb.dimension != dimension or kb.manifest.get("precision", "fp32") != precision:
         return {}
     return {passage_key(p): kb.vectors[i] for i, p in enumerate(kb.passages)}
 
@@ -276,14 +276,16 @@ def build(records: Sequence[Record], index_dir: Path, encoder: Encoder, *, max_w
             manifest = KnowledgeBase.read_manifest(index_dir)
         except AssistantError:
             manifest = None
-    if manifest and manifest.get("corpus_hash") == digest and manifest.get("model") == encoder.name:
+    precision = getattr(encoder, "precision", "fp32")
+    if manifest and manifest.get("corpus_hash") == digest and manifest.get("model") == encoder.name \
+            and manifest.get("precision", "fp32") == precision:
         return BuildReport(index_dir, manifest["records"], manifest["passages"], 0, manifest["passages"], True,
                            encoder.name)
 
     dimension = encoder.dimension
     budget = token_budget_of(encoder)
     passages = split_records(papers, max_words, budget)
-    previous = _previous_vectors(index_dir, encoder.name, dimension, live)
+    previous = _previous_vectors(index_dir, encoder.name, dimension, precision, live)
     keys = [passage_key(p) for p in passages]
     missing = [i for i, key in enumerate(keys) if key not in previous]
     runtime = ", ".join(str(v) for v in (getattr(encoder, "backend", None), getattr(encoder, "precision", None)) if v)
@@ -319,7 +321,7 @@ def build(records: Sequence[Record], index_dir: Path, encoder: Encoder, *, max_w
             "package_version": __version__,
             "model": encoder.name,
             "dimension": dimension,
-            "precision": getattr(encoder, "precision", "fp32"),
+            "precision": precision,
             "encoder_backend": getattr(encoder, "backend", "other"),
             "metric": "inner_product on unit vectors (cosine)",
             "dense_index": dense_info.to_dict(),
@@ -332,7 +334,7 @@ def build(records: Sequence[Record], index_dir: Path, encoder: Encoder, *, max_w
             "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        version = f"v-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{digest[:8]}-{os.getpid()}"
+        version = f"v-{datetime.now(timezone.utc):%Y%m%dT%H%M%S.%f}-{digest[:8]}-{os.getpid()}"
         os.rename(staging, index_dir / version)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

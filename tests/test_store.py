@@ -43,6 +43,25 @@ def test_unchanged_corpus_is_not_re_embedded(small_corpus, tmp_path):
     assert report.unchanged and again.calls == 0
 
 
+class PrecisionEncoder(HashingEncoder):
+    """A hashing encoder that says it runs at ``precision``, as the real ones do."""
+
+    def __init__(self, dimension, precision):
+        super().__init__(dimension)
+        self.precision = precision
+
+
+def test_another_precision_embeds_everything_again(small_corpus, tmp_path):
+    records = read_corpus_dir(small_corpus)
+    build(records, tmp_path / "kb", PrecisionEncoder(64, "bf16"))
+    same = PrecisionEncoder(64, "bf16")
+    assert build(records, tmp_path / "kb", same).unchanged and same.calls == 0
+    other = PrecisionEncoder(64, "int8")
+    report = build(records, tmp_path / "kb", other)
+    assert not report.unchanged and (report.embedded, report.reused) == (report.passages, 0)
+    assert KnowledgeBase.load(tmp_path / "kb").manifest["precision"] == "int8"
+
+
 def test_edited_record_embeds_only_its_passages(small_corpus, tmp_path):
     build(read_corpus_dir(small_corpus), tmp_path / "kb", HashingEncoder(64))
     rows = [json.loads(line) for line in (small_corpus / "papers.jsonl").read_text().splitlines()]
