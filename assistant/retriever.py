@@ -77,11 +77,16 @@ def check_query(query: str) -> str:
 def best_per_record(passage_rows: np.ndarray, scores: np.ndarray, passage_record: np.ndarray,
                     depth: int) -> list[tuple[int, int, float]]:
     """``(record_row, passage_row, score)`` for the ``depth`` best papers, from passages sorted by score."""
-    records = passage_record[passage_rows]
-    _, first = np.unique(records, return_index=True)  # each paper's first, so best, passage
+    passage_rows, total = np.asarray(passage_rows), len(passage_rows)
+    take = min(total, depth * 4)  # a prefix holding ``depth`` papers holds the best ``depth``; grown as needed
+    while True:
+        records = passage_record[passage_rows[:take]]
+        _, first = np.unique(records, return_index=True)  # each paper's first, so best, passage
+        if len(first) >= depth or take == total:
+            break
+        take = min(total, take * 4)
     first = np.sort(first)[:depth]
-    return list(zip(records[first].tolist(), np.asarray(passage_rows)[first].tolist(),
-                    np.asarray(scores)[first].tolist()))
+    return list(zip(records[first].tolist(), passage_rows[first].tolist(), np.asarray(scores)[first].tolist()))
 
 
 def rrf(rankings: list[tuple[list[int], float]], rrf_k: int) -> dict[int, float]:
