@@ -219,6 +219,11 @@ def model_mismatch(index_dir: Path, built_with: str, chosen: str) -> IndexMismat
         f"use --model {built_with} or rebuild with: {_build_hint(index_dir, chosen)}")
 
 
+def _encoded_alike(manifest: dict, model: str, precision: str) -> bool:
+    """Whether an index with ``manifest`` was embedded by ``model`` at ``precision``."""
+    return manifest.get("model") == model and manifest.get("precision", "fp32") == precision
+
+
 def _previous_vectors(index_dir: Path, model: str, dimension: int, precision: str,
                       kb: KnowledgeBase | None = None) -> dict[str, np.ndarray]:
     """Vectors of the live version (``kb`` when the caller has it loaded) keyed by passage hash, when it was
@@ -228,7 +233,7 @@ def _previous_vectors(index_dir: Path, model: str, dimension: int, precision: st
             kb = KnowledgeBase.load(index_dir)
         except AssistantError:
             return {}
-    if kb.model != model or kb.dimension != dimension or kb.manifest.get("precision", "fp32") != precision:
+    if not _encoded_alike(kb.manifest, model, precision) or kb.dimension != dimension:
         return {}
     return {passage_key(p): kb.vectors[i] for i, p in enumerate(kb.passages)}
 
@@ -277,8 +282,7 @@ def build(records: Sequence[Record], index_dir: Path, encoder: Encoder, *, max_w
         except AssistantError:
             manifest = None
     precision = getattr(encoder, "precision", "fp32")
-    if manifest and manifest.get("corpus_hash") == digest and manifest.get("model") == encoder.name \
-            and manifest.get("precision", "fp32") == precision:
+    if manifest and manifest.get("corpus_hash") == digest and _encoded_alike(manifest, encoder.name, precision):
         return BuildReport(index_dir, manifest["records"], manifest["passages"], 0, manifest["passages"], True,
                            encoder.name)
 
