@@ -17,6 +17,8 @@ from .text import STOPWORDS
 
 _GREEK = {"α": "alpha", "β": "beta", "γ": "gamma", "δ": "delta", "κ": "kappa", "λ": "lambda", "μ": "mu",
           "τ": "tau", "ω": "omega"}
+_GREEK_NAMES = frozenset(_GREEK.values()) | {"epsilon", "zeta", "eta", "theta", "iota", "nu", "xi", "pi", "rho",
+                                               "sigma", "upsilon", "phi", "chi", "psi"}
 _WORD = re.compile(r"[a-z0-9]+(?:[-/][a-z0-9]+)*")
 _PREFIXES = {"anti", "non", "co", "pre", "post", "pro"}
 
@@ -51,7 +53,8 @@ def _compound(word: str) -> list[str]:
         if parts[0] in _PREFIXES and len(parts) > 1:
             rest = "".join(parts[1:])
             out.append(_stem(rest) if rest.isalpha() else rest)
-        out += [_stem(p) for p in parts if p.isalpha() and len(p) > 2 and p not in STOPWORDS]
+        # a Greek letter alone names nothing: "beta" of beta-2-microglobulin must not match TGF-beta
+        out += [_stem(p) for p in parts if p.isalpha() and len(p) > 2 and p not in STOPWORDS and p not in _GREEK_NAMES]
     return out
 
 

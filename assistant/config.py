@@ -39,7 +39,7 @@ class Settings:
     model: str | None = None
     k: int = 8
     min_score: float = 0.30
-    max_citations: int = 5
+    max_citations: int = 3
     host: str = "127.0.0.1"
     port: int = 7860
     eutils_url: str | None = None

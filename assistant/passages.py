@@ -1,7 +1,7 @@
 """Split records into passages the encoder can read whole.
 
 all-MiniLM-L6-v2 reads at most 256 word pieces, so a long abstract embedded in one piece is silently cut. Every
-record without text is one title passage; a record with text gets windows of consecutive sentences of at most
+record without text is one title passage (with its subject terms); a record with text gets windows of consecutive sentences of at most
 ``max_words`` words, overlapping by one sentence, each prefixed by the title when encoded. Given the encoder's
 ``TokenBudget`` (``token_budget``), a window also stops before its title and sentences pass the model's token
 limit, so no text is cut: on SciFact, 150 words alone overran 256 tokens in 21% of passages, and fitting them
@@ -64,7 +64,7 @@ def split_records(records: Iterable[Record], max_words: int = MAX_WORDS, budget:
     passages: list[Passage] = []
     for record, sentences in zip(records, spans):
         if not record.text:
-            passages.append(Passage(record.id, 0, record.title, ""))
+            passages.append(Passage(record.id, 0, record.title, "", subjects="; ".join(record.subjects)))
         elif counts is None:  # words alone
             passages.extend(_windows(record, sentences, max_words, [0] * len(sentences), math.inf))
         else:

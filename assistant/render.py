@@ -34,6 +34,47 @@ def answer_markdown(text: str, citations: Iterable[Citation]) -> str:
     return _CITE.sub(link, escaped)
 
 
+def final_markdown(answer: Answer) -> str:
+    """A composed answer as Markdown, part by part: the bottom line in bold, findings as a list, related papers
+    linked, the gaps, and what the answer rests on. Refusals and drafts render as plain escaped text."""
+    if answer.refused and not answer.related:
+        return escape_markdown(answer.text)
+    links = {c.n: c.record.link for c in answer.sources}
+
+    def marked(text: str) -> str:
+        def link(match: re.Match) -> str:
+            n = int(match.group(1))
+            url = links.get(n)
+            return f"[\\[{n}\\]]({url})" if url else f"\\[{n}\\]"
+        return _CITE.sub(link, escape_markdown(text))
+
+    blocks = []
+    if answer.bottom_line:
+        blocks.append("**Bottom line.** " + marked(" ".join(answer.bottom_line)))
+    elif answer.text:
+        blocks.append(escape_markdown(answer.text.split("\n\n")[0]))
+    if answer.findings:
+        blocks.append("**Key findings**\n\n" + "\n".join(f"- {marked(f)}" for f in answer.findings))
+    if answer.related:
+        heading = "Closest papers" if answer.refused else "Related papers, known here by title only"
+        items = []
+        for c in answer.related:
+            r = c.record
+            who = escape_markdown(", ".join(str(x) for x in (r.short_authors, r.year) if x))
+            items.append(f"- {marked(f'[{c.n}]')} {escape_markdown(r.title)}" + (f" ({who})" if who else ""))
+        blocks.append(f"**{heading}**\n\n" + "\n".join(items))
+    if answer.gaps:
+        blocks.append("*" + escape_markdown(gap_line(answer.gaps)) + "*")
+    if answer.basis:
+        blocks.append(escape_markdown(answer.basis))
+    return "\n\n".join(blocks)
+
+
+def gap_line(gaps) -> str:
+    from .answer.terms import gap_sentence
+    return gap_sentence(list(gaps))
+
+
 def _links(record) -> str:
     out = []
     if record.pmid:
@@ -63,16 +104,27 @@ def quote_in_context(record, quote: str, context: int = 160) -> str:
     return f"{e(before)}<mark>{e(quote)}</mark>{e(after)}"
 
 
-def source_card(n: int, record, quote: str, score: float | None = None) -> str:
+EVIDENCE_LABELS = {"abstract": "abstract sentence", "full_text": "full-text sentence", "title": "title only"}
+
+
+def source_card(n: int, record, quote: str, score: float | None = None, evidence: str = "abstract",
+                relevance: float | None = None) -> str:
     e = html.escape
     meta = " · ".join(e(str(x)) for x in (record.short_authors, record.year, record.journal) if x)
-    kind = e(record.type.replace("_", " "))
+    kind = e(EVIDENCE_LABELS.get(evidence, evidence))
     score_html = f'<span class="cqa-score">match {score:.2f}</span>' if score is not None else ""
+    if relevance is not None:
+        score_html += f' <span class="cqa-score">relevance {relevance:.2f}</span>'
+    if evidence == "title":  # the title is the heading already; show what the record says it is about
+        subjects = "; ".join(record.subjects)
+        body = f'<div class="cqa-subjects">Topics: {e(subjects)}</div>' if subjects else ""
+    else:
+        body = f'<blockquote class="cqa-quote">{quote_in_context(record, quote)}</blockquote>'
     return (
         f'<div class="cqa-card" id="source-{n}">'
         f'<div class="cqa-head"><span class="cqa-n">[{n}]</span> <span class="cqa-title">{e(record.title)}</span></div>'
         f'<div class="cqa-meta">{meta} <span class="cqa-kind">{kind}</span> {score_html}</div>'
-        f'<blockquote class="cqa-quote">{quote_in_context(record, quote)}</blockquote>'
+        f'{body}'
         f'<div class="cqa-links">{_links(record)}</div>'
         f"</div>"
     )
@@ -81,9 +133,13 @@ def source_card(n: int, record, quote: str, score: float | None = None) -> str:
 def sources_html(answer: Answer | None) -> str:
     if answer is None:
         return '<div class="cqa-empty">Sources appear here, numbered as cited in the answer.</div>'
-    if answer.refused or not answer.citations:
+    if answer.refused and not answer.related:
         return ('<div class="cqa-empty">No source answers this question. Closest matches: '
                 + "; ".join(html.escape(h.record.title) for h in answer.hits[:3]) + "</div>") if answer.hits else \
             '<div class="cqa-empty">No sources.</div>'
     scores = {h.record.id: h.dense_score for h in answer.hits}
-    return "".join(source_card(c.n, c.record, c.quote, scores.get(c.record.id)) for c in answer.citations)
+    cards = "".join(source_card(c.n, c.record, c.quote, scores.get(c.record.id), c.evidence, c.relevance)
+                    for c in answer.sources)
+    if answer.refused:
+        cards = '<div class="cqa-empty">No source answers this question. Closest matches:</div>' + cards
+    return cards

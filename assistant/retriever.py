@@ -163,6 +163,10 @@ class Retriever:
         """The query's own tokens followed by its synonym expansion."""
         return tokens(query) + self.synonyms.expansion(query)
 
+    def query_concepts(self, query: str) -> list[frozenset[str]]:
+        """Per word of the query, the tokens that count as a match on it (its own and its synonyms')."""
+        return self.synonyms.concepts(query)
+
     def sparse_papers(self, terms: list[str], depth: int, mask: np.ndarray | None = None) \
             -> list[tuple[int, int, float]]:
         sparse = self.kb.sparse

@@ -1,7 +1,8 @@
 """Sparse retrieval: BM25 (bm25s) over the passages, with the biomedical analyser and synonym expansion.
 
 The index is built from the same passages as the dense one and saved in the same version folder, so both are
-always in step. ``scores`` returns a BM25 score for every passage; a filter is applied as a weight mask before
+always in step. Each passage is indexed with its record's subject terms (topics, keywords, MeSH): a paper known by
+its title alone is often found by what its record says it is about ("B2M" for a title that names only "mutations"). ``scores`` returns a BM25 score for every passage; a filter is applied as a weight mask before
 any ranking, so a filtered query ranks only the passages it may return.
 """
 
@@ -14,14 +15,23 @@ from typing import Sequence
 import numpy as np
 
 from .analysis import tokens
+from .types import Passage, Record
 
-ANALYSER = "biomedical-v1"
+ANALYSER = "biomedical-v2"  # v2: passages carry their record's subject terms
 
 
 def _bm25s():
     import bm25s
     logging.getLogger("bm25s").setLevel(logging.WARNING)
     return bm25s
+
+
+def sparse_texts(records: Sequence[Record], passages: Sequence[Passage]) -> list[str]:
+    """What BM25 indexes for each passage: the passage as the encoder reads it, with its record's subjects (a
+    title-only passage has them already)."""
+    subjects = {r.id: "; ".join(r.subjects) for r in records}
+    return [f"{p.text}. {subjects[p.record_id]}" if p.body and subjects.get(p.record_id) else p.text
+            for p in passages]
 
 
 class SparseIndex:

@@ -33,7 +33,7 @@ from .dense_index import IVF_THRESHOLD, build_dense_index, load_dense_index, sav
 from .encoders import Encoder, encode_in_batches, token_budget_of
 from .errors import AssistantError, IndexMismatchError, IndexMissingError
 from .passages import MAX_WORDS, split_records
-from .sparse import ANALYSER, SparseIndex
+from .sparse import ANALYSER, SparseIndex, sparse_texts
 from .types import Passage, Record
 
 FORMAT_NAME = "checkpoint-qa-index"
@@ -51,8 +51,8 @@ def passage_key(passage: Passage) -> str:
 
 
 def corpus_hash(records: Sequence[Record], max_words: int) -> str:
-    # "fit": windows are also cut to the model's token limit (passages); indexes cut by words alone are rebuilt
-    digest = hashlib.sha256(f"{FORMAT_VERSION}|{max_words}|fit|".encode())
+    # "fit": windows are also cut to the model's token limit; "subjects": title passages carry subject terms
+    digest = hashlib.sha256(f"{FORMAT_VERSION}|{max_words}|fit|subjects|{ANALYSER}|".encode())
     for record in records:
         digest.update(json.dumps(record.to_dict(), sort_keys=True, ensure_ascii=False).encode("utf-8"))
         digest.update(b"\n")
@@ -71,8 +71,11 @@ def _read_jsonl(path: Path) -> list[dict]:
 
 
 def _passage_row(p: Passage) -> dict:
-    return {"record_id": p.record_id, "ordinal": p.ordinal, "title": p.title, "body": p.body, "start": p.start,
-            "end": p.end}
+    row = {"record_id": p.record_id, "ordinal": p.ordinal, "title": p.title, "body": p.body, "start": p.start,
+           "end": p.end}
+    if p.subjects:
+        row["subjects"] = p.subjects
+    return row
 
 
 @dataclass(frozen=True)
@@ -298,7 +301,7 @@ def build(records: Sequence[Record], index_dir: Path, encoder: Encoder, *, max_w
         + f", indexing {len(passages)} for BM25")
     # BM25 indexing takes ~2% of a build; run beside the encoder it fills the moments a core waits for work
     with ThreadPoolExecutor(1, thread_name_prefix="bm25") as pool:
-        sparse_job = pool.submit(SparseIndex.build, [p.text for p in passages])
+        sparse_job = pool.submit(SparseIndex.build, sparse_texts(papers, passages))
         fresh = encode_in_batches(encoder, [passages[i].text for i in missing], progress=progress)
         sparse = sparse_job.result()
     if fresh.shape[1:] != (dimension,):

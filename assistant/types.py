@@ -12,6 +12,7 @@ from functools import cached_property
 from typing import Any, Mapping
 
 RECORD_TYPES = ("abstract", "reference_title", "title")
+SUBJECT_FIELDS = ("topics", "keywords", "mesh_terms")
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,17 @@ class Record:
         if self.doi:
             return f"https://doi.org/{self.doi}"
         return self.url
+
+    @property
+    def subjects(self) -> tuple[str, ...]:
+        """What the record says it is about: its ``topics``, ``keywords`` and MeSH terms (``mesh_terms``)."""
+        found: list[str] = []
+        for key in SUBJECT_FIELDS:
+            value = self.extra.get(key)
+            if isinstance(value, str):
+                value = [value]
+            found += [str(v).strip() for v in value or () if str(v).strip()]
+        return tuple(dict.fromkeys(found))
 
     @property
     def first_author(self) -> str:
@@ -102,7 +114,8 @@ class Passage:
     """A piece of a record small enough for the encoder: the title, or the title plus a window of sentences.
 
     ``start`` and ``end`` locate ``body`` inside the record's text (``-1`` for the title-only passage), so any
-    quote taken from a passage is verbatim source text.
+    quote taken from a passage is verbatim source text. A title-only passage also carries its record's subject
+    terms (``subjects``): for a paper known by its title alone, they are most of what says what it is about.
     """
 
     record_id: str
@@ -111,12 +124,13 @@ class Passage:
     body: str
     start: int = -1
     end: int = -1
+    subjects: str = ""
 
     @property
     def text(self) -> str:
         """What the encoder reads."""
         if not self.body:
-            return self.title
+            return f"{self.title.rstrip('.')}. {self.subjects}" if self.subjects else self.title
         return f"{self.title}. {self.body}" if self.title else self.body
 
     @property
@@ -155,16 +169,30 @@ class Hit:
                 "dense_score": rounded(self.dense_score), "sparse_score": rounded(self.sparse_score)}
 
 
+EVIDENCE_KINDS = ("abstract", "full_text", "title")
+
+
 @dataclass(frozen=True)
 class Citation:
-    """A numbered reference in an answer; ``quote`` is the verbatim source sentence that supports the claim."""
+    """A numbered reference in an answer; ``quote`` is the verbatim source text behind it.
+
+    ``evidence`` says what the quote is: an ``abstract`` sentence, a ``full_text`` sentence, or the ``title`` of a
+    paper known by its title only (such papers are listed as related, never written as findings). ``relevance``
+    scores the quote against the question and ``support`` the claim against the quote (``None`` where not judged).
+    """
 
     n: int
     record: Record
     quote: str
+    evidence: str = "abstract"
+    relevance: float | None = None
+    support: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"n": self.n, **self.record.bibliographic(), "quote": self.quote}
+        def rounded(x):
+            return None if x is None else round(float(x), 4)
+        return {"n": self.n, **self.record.bibliographic(), "quote": self.quote, "evidence": self.evidence,
+                "relevance": rounded(self.relevance), "support": rounded(self.support)}
 
     def reference_line(self) -> str:
         """``[n] Authors (year). Title. Journal. link``, as printed under an answer."""
@@ -184,23 +212,39 @@ class Citation:
 
 @dataclass(frozen=True)
 class SentenceCheck:
-    """What citation verification found for one answer sentence (text without markers, kept citations)."""
+    """What verification found for one answer sentence (text without markers, kept citations).
+
+    Two verdicts, kept apart: ``supported`` (a cited source says it) and ``relevant`` (it bears on the question);
+    only a sentence that is both reaches the answer. ``support`` and ``relevance`` are the scores behind them.
+    """
 
     text: str
     cited: tuple[int, ...]
-    status: str  # "supported", "attributed" (cited by the verifier), "unsupported" or "uncited"
+    status: str  # "supported", "attributed" (cited by the verifier), "unsupported", "uncited" or "irrelevant"
     problems: tuple[str, ...] = ()
+    supported: bool = False
+    relevant: bool = False
+    support: float | None = None
+    relevance: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"text": self.text, "cited": list(self.cited), "status": self.status, "problems": list(self.problems)}
+        def rounded(x):
+            return None if x is None else round(float(x), 4)
+        return {"text": self.text, "cited": list(self.cited), "status": self.status, "problems": list(self.problems),
+                "supported": self.supported, "relevant": self.relevant, "support": rounded(self.support),
+                "relevance": rounded(self.relevance)}
 
 
 @dataclass(frozen=True)
 class Answer:
-    """A verified answer: text whose sentences each end with ``[n]``, and the citations they point to.
+    """A verified answer in one shape for every engine and front end.
 
-    ``query`` is what was searched (the question rewritten when it was a follow-up); ``checks`` is the verifier's
-    sentence-by-sentence report.
+    ``bottom_line`` (the one or two sentences that answer most directly) and ``findings`` (one key finding per
+    further paper) are sentences ending in ``[n]`` markers that point into ``citations``; ``related`` lists relevant
+    papers known by title only (numbered after the citations, never written as findings); ``gaps`` names the
+    question's key terms that no listed source mentions; ``basis`` says what the answer rests on. ``text`` is all of
+    it rendered as plain text. ``query`` is what was searched (the question rewritten when it was a follow-up);
+    ``checks`` is the verifier's sentence-by-sentence report.
     """
 
     question: str
@@ -212,6 +256,16 @@ class Answer:
     engine: str = "extractive"
     query: str = ""
     checks: tuple[SentenceCheck, ...] = ()
+    bottom_line: tuple[str, ...] = ()
+    findings: tuple[str, ...] = ()
+    related: tuple[Citation, ...] = ()
+    gaps: tuple[str, ...] = ()
+    basis: str = ""
+
+    @property
+    def sources(self) -> tuple[Citation, ...]:
+        """Everything the answer lists: cited evidence, then related papers."""
+        return self.citations + self.related
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -221,6 +275,11 @@ class Answer:
             "refused": self.refused,
             "reason": self.reason,
             "engine": self.engine,
+            "bottom_line": list(self.bottom_line),
+            "findings": list(self.findings),
+            "related": [c.to_dict() for c in self.related],
+            "gaps": list(self.gaps),
+            "basis": self.basis,
             "citations": [c.to_dict() for c in self.citations],
             "checks": [c.to_dict() for c in self.checks],
         }

@@ -17,7 +17,7 @@ from typing import Iterator
 from .answer import Answerer
 from .config import Settings
 from .errors import AssistantError, ConfigError, ModelError
-from .render import answer_markdown, escape_markdown, sources_html
+from .render import answer_markdown, escape_markdown, final_markdown, sources_html
 from .retriever import Filters
 from .store import KnowledgeBase, describe
 
@@ -42,6 +42,7 @@ CSS = """
 .cqa-quote mark {background: var(--color-accent-soft); font-style: normal;}
 .cqa-links a {margin-right: 8px;}
 .cqa-empty {opacity: 0.7; font-style: italic;}
+.cqa-subjects {font-size: 0.85em; margin: 4px 0;}
 """
 
 
@@ -58,7 +59,7 @@ def respond(answerer: Answerer, message: str, history: list | None, filters: Fil
     history.append({"role": "user", "content": message})
     try:
         for text, final in answerer.stream(message, asked, filters):
-            shown = answer_markdown(text, final.citations if final else ())
+            shown = final_markdown(final) if final is not None else answer_markdown(text, ())
             yield history + [{"role": "assistant", "content": shown}], sources_html(final), final
     except AssistantError as exc:
         yield history + [{"role": "assistant", "content": f"Error: {escape_markdown(str(exc))}"}], \
@@ -118,7 +119,9 @@ def build_app(answerer: Answerer):
     settings = answerer.settings
     with gr.Blocks(title="Checkpoint QA", analytics_enabled=False) as app:
         gr.Markdown("## Checkpoint QA\nCited answers about resistance to immune checkpoint inhibitors, from the "
-                    "literature in your knowledge base. Every sentence cites a source and quotes the evidence.")
+                    "literature in your knowledge base. The answer leads with its bottom line; each finding quotes an abstract "
+                    "sentence, checked against its source and tested for relevance to your question. Papers known "
+                    "only by title are listed, not quoted, and terms no source mentions are named.")
         last_answer = gr.State(None)
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):

@@ -77,8 +77,8 @@ def test_openai_engine_streams_and_is_verified(kb, monkeypatch):
         assert len(steps) > 3  # streamed in pieces
         answer = steps[-1][1]
         assert answer.engine == "openai" and not answer.refused
-        assert answer.text == "Patients with JAK1 or JAK2 loss-of-function mutations did not respond to PD-1 " \
-                              "blockade [1]."
+        assert answer.bottom_line == ("Patients with JAK1 or JAK2 loss-of-function mutations did not respond to PD-1 "
+                                      "blockade [1].",)
         assert [c.record.id for c in answer.citations] == ["jak"]
         request = server.requests[0]
         assert request["path"] == "/v1/chat/completions" and request["stream"] is True

@@ -20,18 +20,25 @@ def answerer(small_corpus, tmp_path):
 
 
 def test_respond_streams_the_answer_and_fills_the_sources(answerer):
-    steps = list(respond(answerer, "gut microbiome anti-PD-1 immunotherapy response", []))
+    steps = list(respond(answerer, "Do JAK1 or JAK2 mutations cause resistance to anti-PD-1 therapy?", []))
     assert len(steps) >= 2
     history, panel, final = steps[-1]
     assert final is not None and final.citations
-    assert history[0] == {"role": "user", "content": "gut microbiome anti-PD-1 immunotherapy response"}
+    assert history[0] == {"role": "user", "content": "Do JAK1 or JAK2 mutations cause resistance to anti-PD-1 therapy?"}
     assert history[-1]["role"] == "assistant"
-    assert "](https://pubmed.ncbi.nlm.nih.gov/2/)" in history[-1]["content"]
-    assert 'id="source-1"' in panel and "Gopalakrishnan" in panel
-    assert 'href="https://pubmed.ncbi.nlm.nih.gov/2/"' in panel
+    assert "](https://pubmed.ncbi.nlm.nih.gov/1/)" in history[-1]["content"]
+    assert 'id="source-1"' in panel and "Shin DS" in panel and "abstract sentence" in panel
+    assert 'href="https://pubmed.ncbi.nlm.nih.gov/1/"' in panel
+    assert history[-1]["content"].startswith("**Bottom line.** ")
     partial_history, partial_panel, partial = steps[0]
     assert partial is None
     assert partial_history[-1]["role"] == "assistant" and "Sources appear here" in partial_panel
+
+
+def test_related_papers_show_as_title_only_cards(answerer):
+    history, panel, final = list(respond(answerer, "Does the gut microbiome modulate response to anti-PD-1?", []))[-1]
+    assert final.related and "title only" in panel and 'href="https://pubmed.ncbi.nlm.nih.gov/2/"' in panel
+    assert "Topics: gut microbiome" in panel and "Related papers, known here by title only" in history[-1]["content"]
 
 
 def test_respond_keeps_the_conversation_and_refuses_off_topic(answerer):

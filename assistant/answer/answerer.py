@@ -1,9 +1,11 @@
 """The answer pipeline shared by every engine and front end.
 
 question -> standalone query (follow-ups rewritten) -> hybrid retrieval -> refusal gate -> engine streams text that
-cites numbered sources -> citation verification -> ``Answer``. The gate compares the best dense (cosine) score
-of the retrieved papers with ``min_score`` and refuses before any generation; ``benchmarks/refusal_threshold.py``
-shows how the default was chosen from the on- and off-topic question sets in ``tests/data``.
+cites numbered sources -> verification (support and relevance) -> composition (bottom line, findings, related
+papers, gaps) -> ``Answer``. The gate compares the best dense (cosine) score of the retrieved papers with
+``min_score`` and refuses before any generation; ``benchmarks/refusal_threshold.py`` shows how the default was
+chosen from the on- and off-topic question sets in ``tests/data``. Language models read only papers with an
+abstract or full text: a title is not a finding, so title-only papers reach the answer as related papers.
 """
 
 from __future__ import annotations
@@ -15,25 +17,25 @@ from ..encoders import Encoder
 from ..errors import ModelError
 from ..retriever import Filters, Retriever, check_query
 from ..types import Answer, Hit
+from .compose import compose
 from .extractive import ExtractiveEngine
 from .followup import is_follow_up, rewrite
 from .prompts import CANNOT_ANSWER
-from .verify import Verifier
+from .relevance import Question
+from .verify import Verified, Verifier
 
 REFUSAL = ("I can't answer that from the knowledge base: none of its sources is close enough to the question "
            "(best match {best:.2f}, threshold {threshold:.2f}). Ask about resistance to immune checkpoint "
            "inhibitors, or add your own literature with `checkpoint-qa ingest`.")
-UNVERIFIED = ("I can't give a checked answer: the {engine} engine's sentences could not be matched to the sources "
-              "they cite. The closest sources are listed below.")
-NO_ANSWER = "The sources found do not answer this question. The closest sources are listed below."
 
 _engines: dict[tuple, object] = {}
 
 
-def make_engine(settings: Settings, encoder: Encoder):
+def make_engine(settings: Settings, retriever: Retriever):
     """The configured engine; language-model engines are kept per process so a model loads once."""
     if settings.engine == "extractive":
-        return ExtractiveEngine(encoder, settings.min_score, settings.max_citations)
+        return ExtractiveEngine(retriever.encoder, settings.max_citations,
+                                lambda text, vector: Question.of(text, vector, retriever.query_concepts(text)))
     key = (settings.engine, settings.llm, settings.openai_base_url)
     if key not in _engines:
         if settings.engine == "local":
@@ -51,8 +53,8 @@ class Answerer:
     def __init__(self, retriever: Retriever, settings: Settings | None = None, engine=None):
         self.retriever = retriever
         self.settings = settings or load_settings()
-        self.engine = engine or make_engine(self.settings, retriever.encoder)
-        self.verifier = Verifier(retriever.encoder)
+        self.engine = engine or make_engine(self.settings, retriever)
+        self.verifier = Verifier(retriever.encoder, retriever.synonyms)
 
     def answer(self, question: str, history: Sequence[str] = (), filters: Filters | None = None) -> Answer:
         final = None
@@ -91,26 +93,25 @@ class Answerer:
             return
         sources = self._sources(hits)
         raw = ""
-        for piece in self.engine.generate(query, sources, vector):
-            raw += piece
-            yield raw, None
-        if raw.strip().startswith(CANNOT_ANSWER[:20]) or not raw.strip():
-            yield NO_ANSWER, Answer(question, NO_ANSWER, (), True, "the engine found no answer in the sources",
-                                    tuple(hits), name, query)
-            return
-        verified = self.verifier.verify(raw, sources, attribute=name != "extractive")
-        if not verified.citations:
-            text = UNVERIFIED.format(engine=name)
-            yield text, Answer(question, text, (), True, "no citation could be verified", tuple(hits), name, query,
-                               verified.checks)
-            return
-        yield verified.text, Answer(question, verified.text, verified.citations, False, "", tuple(hits), name,
-                                    query, verified.checks)
+        if sources:
+            for piece in self.engine.generate(query, sources, vector):
+                raw += piece
+                yield raw, None
+        if raw.strip().startswith(CANNOT_ANSWER[:20]):
+            raw = ""
+        asked = Question.of(query, vector, self.retriever.query_concepts(query))
+        verified = self.verifier.verify(raw, sources, attribute=name != "extractive", question=asked,
+                                        names=name != "extractive") if raw.strip() else Verified("", (), ())
+        answer = compose(question, query, asked, verified, hits, self.verifier, name)
+        yield answer.text, answer
 
     def _sources(self, hits: Sequence[Hit]) -> list[Hit]:
+        """What the engine reads: papers with text (titles are listed, not read as findings); language models get
+        the closest ``max_sources`` of them."""
+        readable = [h for h in hits if h.record.text]
         if self.engine.name == "extractive":
-            return list(hits)
-        relevant = [h for h in hits if h.dense_score is not None and h.dense_score >= self.settings.min_score]
+            return readable
+        relevant = [h for h in readable if h.dense_score is not None and h.dense_score >= self.settings.min_score]
         return relevant[:self.settings.max_sources]
 
 
