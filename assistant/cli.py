@@ -163,11 +163,17 @@ def ask(question, as_json, k, min_score, engine, llm, stream, index, model):
     for check in answer.checks:
         for problem in check.problems:
             click.echo(f"  ! {problem}", err=True)
-    if answer.citations:
+    if answer.sources:
         click.echo("\nSources:")
-        for citation in answer.citations:
+        for citation in answer.sources:
             click.echo(f"  {citation.reference_line()}")
-            click.echo(f"      \"{citation.quote}\"")
+            if citation.evidence == "title":
+                click.echo("      (title only)" + (f" topics: {'; '.join(citation.record.subjects)}"
+                                                   if citation.record.subjects else ""))
+            else:
+                click.echo(f"      \"{citation.quote}\" ({citation.evidence.replace('_', ' ')}, relevance "
+                           f"{citation.relevance:.2f})" if citation.relevance is not None else
+                           f"      \"{citation.quote}\"")
 
 
 @cli.command()

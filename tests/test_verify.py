@@ -143,3 +143,29 @@ def test_follow_up_questions_are_rewritten(kb):
     assert not is_follow_up("What is the role of PTEN loss in resistance to checkpoint inhibitors?")
     answer = answerer(kb).answer("and in mice?", history=["Is interferon gamma signalling needed for PD-1 blockade?"])
     assert answer.query == "Is interferon gamma signalling needed for PD-1 blockade in mice?"
+
+
+def test_generated_names_absent_from_the_source_are_unsupported(kb):
+    retriever = Retriever.load(kb)
+    hits = retriever.search(QUESTION, k=8)
+    n = [h.record.id for h in hits].index("jak") + 1
+    engine = ScriptedEngine(
+        f"Patients with JAK1 or JAK2 mutations did not respond to PD-1 blockade [{n}]. "
+        f"Patients with PTTEN or JAK2 mutations did not respond to PD-1 blockade [{n}]. "
+        f"Patients with JAK1 or JAK2 mutations (MLL) did not respond to PD-1 blockade [{n}].")
+    answer = answerer(kb, engine).answer(QUESTION)
+    assert [c.status for c in answer.checks] == ["supported", "unsupported", "unsupported"]
+    assert answer.checks[1].problems == (f"source [{n}] never mentions PTTEN: Patients with PTTEN or JAK2 mutations "
+                                         "did not respond to PD-1 blockade.",)
+    assert "MLL" in answer.checks[2].problems[0] and "PTTEN" not in answer.text and "MLL" not in answer.text
+    assert answer.bottom_line == ("Patients with JAK1 or JAK2 mutations did not respond to PD-1 blockade [1].",)
+    # the same sentences with the lexical and embedding checks alone would have passed
+    plain = Verifier(retriever.encoder).verify(engine.reply, hits)
+    assert [c.status for c in plain.checks] == ["supported", "supported", "supported"]
+
+
+def test_each_sentence_reports_support_and_relevance(kb):
+    answer = answerer(kb).answer(QUESTION)
+    check = answer.to_dict()["checks"][0]
+    assert check["supported"] is True and check["relevant"] is True
+    assert check["support"] > 0 and check["relevance"] >= 0.65
