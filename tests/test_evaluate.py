@@ -103,3 +103,13 @@ def test_eval_answers_cli_scores_citations_against_gold_rationales(tiny_beir, ca
     assert result["citation_precision_verifier"] == 1.0
     assert result["gold_citations"] >= 1 and result["citation_precision_gold"] is not None
     assert result["refusal_rate_off_topic"] == 1.0 and result["yes_no_maybe_accuracy"] is None
+    assert result["cited_paper_precision"] == 1.0 and result["relevant_paper_cited"] == 1.0
+    assert result["off_topic_padding"] == 0.0 and result["cited_papers_per_answer"] >= 1
+
+
+def test_rouge_l_is_the_lcs_f1():
+    from assistant.evaluate_answers import rouge_l
+    assert rouge_l("the cat sat on the mat", "the cat sat on the mat") == 1.0
+    # LCS "the cat the mat" (4 of 6 and 4 of 5 words)
+    assert rouge_l("the cat sat on the mat", "the cat was the mat") == pytest.approx(2 * (4 / 6) * (4 / 5) / (4 / 6 + 4 / 5))
+    assert rouge_l("", "anything") == 0.0

@@ -19,7 +19,8 @@ from ..encoders import Encoder
 from ..text import sentences
 from ..types import Hit
 from .guard import looks_like_instruction
-from .relevance import PAPER_MARGIN, RANK_BONUS, Question, evidence_score, is_relevant, standalone, usable
+from .relevance import (CLOSENESS_WEIGHT, PAPER_MARGIN, RANK_BONUS, RELEVANCE_THRESHOLD, Question, evidence_score, is_relevant,
+                        standalone, usable)
 
 
 @dataclass(frozen=True)
@@ -52,25 +53,50 @@ def _candidates(hit: Hit) -> list[tuple[int, int, str, str]]:
     return out
 
 
-def select_findings(question: Question, hits: Sequence[Hit], encoder: Encoder, max_papers: int) -> list[Finding]:
-    """One key finding per chosen paper, the best paper first (see ``relevance``)."""
-    pool = [(n, hit, c) for n, hit in enumerate(hits, start=1) for c in _candidates(hit)]
+@dataclass(frozen=True)
+class Scored:
+    """A candidate sentence with its relevance and evidence scores (``relevance``)."""
+
+    source: int
+    position: int
+    sentence: str
+    quote: str
+    relevance: float
+    evidence: float
+    closeness: float = 0.0  # the paper's retrieval cosine (its best passage against the question)
+
+
+def score_sentences(question: Question, hits: Sequence[Hit], encoder: Encoder) -> list[Scored]:
+    """Every candidate sentence of the hits, scored against the question in one encoder call."""
+    pool = [(n, c) for n, hit in enumerate(hits, start=1) for c in _candidates(hit)]
     if not pool:
         return []
-    vectors = encoder.encode_batch([shown for _, _, (_, _, shown, _) in pool])
-    relevant: dict[int, list[tuple[float, float, int, str, str]]] = {}  # source -> (evidence, relevance, ...)
-    for (n, hit, (position, count, shown, quote)), vector in zip(pool, vectors):
-        relevance = question.relevance(shown, vector)
-        if is_relevant(relevance):
-            evidence = evidence_score(question, shown, vector, position, count)
-            relevant.setdefault(n, []).append((evidence, relevance, position, shown, quote))
+    vectors = encoder.encode_batch([shown for _, (_, _, shown, _) in pool])
+    return [Scored(n, position, shown, quote, question.relevance(shown, vector),
+                   evidence_score(question, shown, vector, position, count), hits[n - 1].dense_score or 0.0)
+            for (n, (position, count, shown, quote)), vector in zip(pool, vectors)]
+
+
+def choose_findings(scored: Sequence[Scored], max_papers: int, threshold: float = RELEVANCE_THRESHOLD,
+                    margin: float = PAPER_MARGIN, rank_bonus: float = RANK_BONUS,
+                    closeness_weight: float = CLOSENESS_WEIGHT) -> list[Finding]:
+    """One key finding per chosen paper, the best paper first (see ``relevance``)."""
+    relevant: dict[int, list[Scored]] = {}
+    for s in scored:
+        if is_relevant(s.relevance, threshold):
+            relevant.setdefault(s.source, []).append(s)
     papers = []
     for n, found in relevant.items():
-        paper = max(r for _, r, _, _, _ in found) + RANK_BONUS / n
-        _, relevance, _, shown, quote = max(found)
-        papers.append(Finding(n, shown, quote, relevance, paper))
+        quote = max(found, key=lambda s: (s.evidence, -s.position))
+        papers.append(Finding(n, quote.sentence, quote.quote, quote.relevance,
+                              max(s.relevance for s in found) + rank_bonus / n
+                              + closeness_weight * found[0].closeness))
     papers.sort(key=lambda f: -f.paper_score)
-    return [f for f in papers if f.paper_score >= papers[0].paper_score - PAPER_MARGIN][:max_papers] if papers else []
+    return [f for f in papers if f.paper_score >= papers[0].paper_score - margin][:max_papers] if papers else []
+
+
+def select_findings(question: Question, hits: Sequence[Hit], encoder: Encoder, max_papers: int) -> list[Finding]:
+    return choose_findings(score_sentences(question, hits, encoder), max_papers)
 
 
 class ExtractiveEngine:

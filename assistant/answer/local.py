@@ -157,7 +157,7 @@ class LocalEngine:
             spans = sentence_spans(written)
             sentence = written[spans[0][0]:spans[0][1]] if spans else ""  # one sentence per source, as asked
             if sentence:
-                yield ("" if n == 1 else " ") + cite_sentence(sentence, n)
+                yield ("" if n == 1 else "\n\n") + cite_sentence(sentence, n)  # one paragraph a source
 
     def rewrite(self, conversation: str) -> str:
         self._load()

@@ -1,0 +1,127 @@
+"""How the relevance threshold was chosen: SciFact *train* rationale sentences against the other sentences of the
+papers retrieved for the same claims, and the extractive answers each threshold would give.
+
+For every train claim with gold judgements it builds (or reuses, with ``--keep-index``) a SciFact knowledge base,
+retrieves 8 papers as ``ask`` does, scores every candidate sentence with the library's own relevance and evidence
+scores (``assistant.answer.relevance``), and prints per threshold:
+
+- sentence precision and recall: of the sentences at or above it, the share that are gold rationale sentences, and
+  of all rationale sentences of retrieved papers, the share at or above it;
+- what the extractive engine would answer with it: answer rate, cited papers per answer, cited-paper precision
+  (qrels), relevant paper cited, rationale precision of the quotes.
+
+The rule: the largest threshold on a 0.05 grid at which at least 95% of train claims still keep a relevant
+sentence. The test split is never read.
+
+    .venv/bin/python benchmarks/relevance_threshold.py --data ../shared/eval/scifact [--keep-index /tmp/scifact-kb]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from assistant.answer.extractive import choose_findings, score_sentences  # noqa: E402
+from assistant.answer.relevance import CLOSENESS_WEIGHT, PAPER_MARGIN, RANK_BONUS, Question  # noqa: E402
+from assistant.config import DEFAULT_MODEL, load_settings  # noqa: E402
+from assistant.encoders import get_encoder, get_query_encoder  # noqa: E402
+from assistant.evaluate import load_beir  # noqa: E402
+from assistant.retriever import Retriever  # noqa: E402
+from assistant.store import KnowledgeBase, build  # noqa: E402
+
+GRID = [round(0.45 + 0.05 * i, 2) for i in range(8)]
+KEEP_ANSWERING = 0.95
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "eval" / "scifact"))
+    parser.add_argument("--keep-index", default=None)
+    parser.add_argument("--limit", type=int, default=None)
+    args = parser.parse_args()
+    data = load_beir(args.data, split="train", qrels_file="qrels_train.tsv")
+    settings = load_settings({})
+    folder = Path(args.keep_index or tempfile.mkdtemp(prefix="cqa-relevance-"))
+    build(data.corpus, folder, get_encoder(DEFAULT_MODEL, settings.precision, settings.document_encoder))
+    encoder = get_query_encoder(DEFAULT_MODEL, settings.precision, settings.query_encoder)
+    retriever = Retriever(KnowledgeBase.load(folder), encoder, settings)
+    questions = list(data.queries)[:args.limit] if args.limit else list(data.queries)
+    scored_by_question = []
+    for qid in questions:
+        text = data.queries[qid]
+        vector = retriever.embed_query(text)
+        hits = [h for h in retriever.search(text, settings.k, vector=vector, matches=False) if h.record.text]
+        question = Question.of(text, vector, retriever.query_concepts(text))
+        evidence = (data.extra.get(qid) or {}).get("evidence") or {}
+        gold = {}
+        for doc, judged in evidence.items():
+            said = data.sentences.get(doc, [])
+            gold[doc] = {said[i].strip() for group in judged.get("rationale_sentences", []) for i in group
+                         if i < len(said)}
+        scored_by_question.append((qid, hits, score_sentences(question, hits, encoder), gold))
+    print(f"SciFact train: {len(questions)} claims, "
+          f"{sum(len(s) for _, _, s, _ in scored_by_question)} candidate sentences of retrieved papers")
+    print("threshold  sent.precision  sent.recall  answered  papers/answer  cited.precision  relevant.cited  "
+          "rationale.precision")
+    chosen = None
+    for threshold in GRID:
+        row = policy(scored_by_question, data, settings.max_citations, threshold, PAPER_MARGIN, RANK_BONUS,
+                     CLOSENESS_WEIGHT)
+        rate = row["answered"]
+        if rate >= KEEP_ANSWERING:
+            chosen = threshold
+        print(f"{threshold:9.2f}  {row['sent_precision']:14.3f}  {row['sent_recall']:11.3f}  {rate:8.3f}"
+              f"  {row['papers']:13.2f}  {row['cited_precision']:15.3f}  {row['relevant_cited']:14.3f}"
+              f"  {row['rationale_precision']:19.3f}")
+    print(f"chosen: {chosen} (the largest threshold that keeps {KEEP_ANSWERING:.0%} of train claims answered)")
+    print("\nat the chosen threshold: how far below the best paper others are cited (margin), and the weights of the"
+          "\nretrieval rank and cosine in a paper's score (rule: most relevant.cited with cited.precision >= 0.40)")
+    print("margin  rank.bonus  closeness  papers/answer  cited.precision  relevant.cited  rationale.precision")
+    best = None
+    for margin in (0.1, 0.15, 0.2, 0.25):
+        for bonus in (0.0, 0.1, 0.2):
+            for closeness in (0.0, 0.2, 0.4):
+                row = policy(scored_by_question, data, settings.max_citations, chosen, margin, bonus, closeness)
+                print(f"{margin:6.2f}  {bonus:10.2f}  {closeness:9.2f}  {row['papers']:13.2f}"
+                      f"  {row['cited_precision']:15.3f}  {row['relevant_cited']:14.3f}"
+                      f"  {row['rationale_precision']:19.3f}")
+                if row["cited_precision"] >= 0.40 and (best is None or row["relevant_cited"] > best[0]):
+                    best = (row["relevant_cited"], margin, bonus, closeness)
+    if best:
+        print(f"chosen: margin {best[1]}, rank bonus {best[2]}, closeness {best[3]}")
+
+
+def policy(scored_by_question, data, max_papers: int, threshold: float, margin: float, bonus: float,
+           closeness: float) -> dict:
+    above = rationale_above = rationale_all = answered = cited = cited_relevant = hit = quoted = quoted_gold = 0
+    for qid, hits, scored, gold in scored_by_question:
+        for s in scored:
+            is_gold = s.quote.strip() in gold.get(hits[s.source - 1].record.id, set())
+            rationale_all += is_gold
+            if s.relevance >= threshold:
+                above += 1
+                rationale_above += is_gold
+        findings = choose_findings(scored, max_papers, threshold, margin, bonus, closeness)
+        if not findings:
+            continue
+        answered += 1
+        ids = [hits[f.source - 1].record.id for f in findings]
+        relevant = [d in data.qrels[qid] for d in ids]
+        cited, cited_relevant, hit = cited + len(ids), cited_relevant + sum(relevant), hit + any(relevant)
+        for f, doc in zip(findings, ids):
+            if doc in gold:
+                quoted += 1
+                quoted_gold += f.quote.strip() in gold[doc]
+    return {"sent_precision": rationale_above / max(1, above), "sent_recall": rationale_above / max(1, rationale_all),
+            "answered": answered / len(scored_by_question), "papers": cited / max(1, answered),
+            "cited_precision": cited_relevant / max(1, cited), "relevant_cited": hit / max(1, answered),
+            "rationale_precision": quoted_gold / max(1, quoted)}
+
+
+if __name__ == "__main__":
+    main()
