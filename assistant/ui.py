@@ -176,11 +176,11 @@ def build_app(answerer: Answerer):
 
         def do_export(answer, fmt):
             from .export import FORMATS, export
-            if answer is None or not answer.citations:
+            if answer is None or not answer.sources:
                 raise gr.Error("Ask a question first: there are no cited references to export.")
             folder = Path(tempfile.mkdtemp(prefix="cqa-export-"))
             path = folder / f"checkpoint-qa-references{FORMATS[fmt]}"
-            path.write_text(export(answer.citations, fmt, answer.text), encoding="utf-8")
+            path.write_text(export(answer.sources, fmt, answer.text), encoding="utf-8")
             return gr.File(value=str(path), visible=True)
 
         export_button.click(do_export, [last_answer, export_format], [export_file])
