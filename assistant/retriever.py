@@ -167,6 +167,10 @@ class Retriever:
         """Per word of the query, the tokens that count as a match on it (its own and its synonyms')."""
         return self.synonyms.concepts(query)
 
+    def concept_weights(self, concepts: list[frozenset[str]]) -> list[float]:
+        """How telling each concept is in this knowledge base: BM25's idf of its most frequent token."""
+        return self.kb.sparse.idf(concepts)
+
     def sparse_papers(self, terms: list[str], depth: int, mask: np.ndarray | None = None) \
             -> list[tuple[int, int, float]]:
         sparse = self.kb.sparse

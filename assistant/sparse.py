@@ -56,6 +56,16 @@ class SparseIndex:
         vocab = self.bm25.vocab_dict
         return [t for t in dict.fromkeys(query_terms) if t in vocab]
 
+    def idf(self, concepts: Sequence[frozenset[str]]) -> list[float]:
+        """BM25 idf per concept (a set of alternative tokens), from its most frequent token's passage count; a
+        concept the index never saw is as telling as a token seen once."""
+        vocab, pointer, n = self.bm25.vocab_dict, self.bm25.scores["indptr"], self.bm25.scores["num_docs"]
+        out = []
+        for concept in concepts:
+            df = max((int(pointer[vocab[t] + 1] - pointer[vocab[t]]) for t in concept if t in vocab), default=1)
+            out.append(float(np.log(1 + (n - df + 0.5) / (df + 0.5))))
+        return out
+
     def scores(self, query_tokens: list[str], mask: np.ndarray | None = None) -> np.ndarray:
         n = self.bm25.scores["num_docs"]
         if not query_tokens:

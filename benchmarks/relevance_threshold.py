@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from assistant.answer.extractive import choose_findings, score_sentences  # noqa: E402
-from assistant.answer.relevance import CLOSENESS_WEIGHT, PAPER_MARGIN, RANK_BONUS, Question  # noqa: E402
+from assistant.answer.answerer import question_of  # noqa: E402
+from assistant.answer.relevance import CLOSENESS_WEIGHT, PAPER_MARGIN, RANK_BONUS  # noqa: E402
 from assistant.config import DEFAULT_MODEL, load_settings  # noqa: E402
 from assistant.encoders import get_encoder, get_query_encoder  # noqa: E402
 from assistant.evaluate import load_beir  # noqa: E402
@@ -56,7 +57,7 @@ def main() -> None:
         text = data.queries[qid]
         vector = retriever.embed_query(text)
         hits = [h for h in retriever.search(text, settings.k, vector=vector, matches=False) if h.record.text]
-        question = Question.of(text, vector, retriever.query_concepts(text))
+        question = question_of(retriever, text, vector)
         evidence = (data.extra.get(qid) or {}).get("evidence") or {}
         gold = {}
         for doc, judged in evidence.items():

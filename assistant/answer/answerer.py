@@ -31,11 +31,17 @@ REFUSAL = ("I can't answer that from the knowledge base: none of its sources is 
 _engines: dict[tuple, object] = {}
 
 
+def question_of(retriever: Retriever, text: str, vector) -> Question:
+    """What relevance is measured against: the question's vector and its concepts weighted by idf."""
+    concepts = retriever.query_concepts(text)
+    return Question.of(text, vector, concepts, retriever.concept_weights(concepts))
+
+
 def make_engine(settings: Settings, retriever: Retriever):
     """The configured engine; language-model engines are kept per process so a model loads once."""
     if settings.engine == "extractive":
         return ExtractiveEngine(retriever.encoder, settings.max_citations,
-                                lambda text, vector: Question.of(text, vector, retriever.query_concepts(text)))
+                                lambda text, vector: question_of(retriever, text, vector))
     key = (settings.engine, settings.llm, settings.openai_base_url)
     if key not in _engines:
         if settings.engine == "local":
@@ -99,7 +105,7 @@ class Answerer:
                 yield raw, None
         if raw.strip().startswith(CANNOT_ANSWER[:20]):
             raw = ""
-        asked = Question.of(query, vector, self.retriever.query_concepts(query))
+        asked = question_of(self.retriever, query, vector)
         verified = self.verifier.verify(raw, sources, attribute=name != "extractive", question=asked,
                                         names=name != "extractive") if raw.strip() else Verified("", (), ())
         answer = compose(question, query, asked, verified, hits, self.verifier, name)
