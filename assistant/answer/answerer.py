@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Iterator, Sequence
 
 from ..config import Settings, load_settings
-from ..encoders import Encoder
 from ..errors import ModelError
 from ..retriever import Filters, Retriever, check_query
 from ..types import Answer, Hit
