@@ -23,15 +23,17 @@ def escape_markdown(text: str) -> str:
 
 def answer_markdown(text: str, citations: Iterable[Citation]) -> str:
     """The answer as Markdown: text escaped, each ``[n]`` turned into a link to the cited paper."""
-    links = {c.n: c.record.link for c in citations}
-    escaped = escape_markdown(text).replace("\n\n", "\n\n")
+    return _linked(text, {c.n: c.record.link for c in citations})
 
+
+def _linked(text: str, links: dict) -> str:
+    """``text`` escaped, each ``[n]`` a link to ``links[n]`` (left as plain ``[n]`` without one)."""
     def link(match: re.Match) -> str:
         n = int(match.group(1))
         url = links.get(n)
         return f"[\\[{n}\\]]({url})" if url else f"\\[{n}\\]"
 
-    return _CITE.sub(link, escaped)
+    return _CITE.sub(link, escape_markdown(text))
 
 
 def final_markdown(answer: Answer) -> str:
@@ -42,11 +44,7 @@ def final_markdown(answer: Answer) -> str:
     links = {c.n: c.record.link for c in answer.sources}
 
     def marked(text: str) -> str:
-        def link(match: re.Match) -> str:
-            n = int(match.group(1))
-            url = links.get(n)
-            return f"[\\[{n}\\]]({url})" if url else f"\\[{n}\\]"
-        return _CITE.sub(link, escape_markdown(text))
+        return _linked(text, links)
 
     blocks = []
     if answer.bottom_line:
