@@ -128,3 +128,15 @@ def test_standalone_removes_labels_and_connectives_only():
 def test_cite_places_the_marker_before_the_full_stop():
     assert cite("PD-1 works.", 2) == "PD-1 works [2]."
     assert cite("A sentence without a stop", 1) == "A sentence without a stop [1]."
+
+
+def test_closest_papers_are_listed_by_title_when_nothing_is_relevant(tmp_path):
+    rows = [{"id": "pmid:8", "type": "abstract", "title": "Interleukin signalling in wound healing",
+             "text": "Interleukin signalling shaped wound healing in mice over several weeks.", "pmid": "8"}]
+    write_jsonl(tmp_path / "c" / "r.jsonl", rows)
+    build_knowledge_base(corpus=tmp_path / "c", index=tmp_path / "kb", model=FAKE)
+    answer = Answerer(Retriever.load(tmp_path / "kb"), load_settings({"min_score": 0.01})).answer(
+        "Does interleukin signalling predict resistance to anti-PD-1 therapy in melanoma?")
+    assert answer.refused and not answer.citations and "Closest papers:" in answer.text
+    assert [(c.record.id, c.quote, c.evidence) for c in answer.related] == \
+        [("pmid:8", "Interleukin signalling in wound healing", "title")]

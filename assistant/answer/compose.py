@@ -16,7 +16,7 @@ from typing import Sequence
 from ..types import Answer, Citation, Hit
 from .relevance import Question, is_relevant
 from .terms import gap_sentence, missing_terms
-from .verify import Verified, Verifier
+from .verify import Verified, Verifier, evidence_kind
 
 BOTTOM_LINE_SENTENCES = 2
 MAX_RELATED = 5
@@ -45,8 +45,9 @@ def related_papers(question: Question, hits: Sequence[Hit], verifier: Verifier, 
 
 
 def closest_papers(hits: Sequence[Hit], start: int, most: int = 3) -> tuple[Citation, ...]:
-    return tuple(Citation(start + i, h.record, h.record.title, "title" if not h.record.text else "abstract",
-                          None) for i, h in enumerate(hits[:most]))
+    """The nearest papers, listed by title (nothing of theirs passed as evidence)."""
+    return tuple(Citation(start + i, h.record, h.record.title, evidence_kind(h.record, h.record.title))
+                 for i, h in enumerate(hits[:most]))
 
 
 def basis(citations: Sequence[Citation], related: Sequence[Citation]) -> str:
