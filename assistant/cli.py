@@ -8,6 +8,7 @@ commands that need them, so ``--help`` is instant.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -37,8 +38,18 @@ def precision_option(f):
                              "else fp32; queries in bf16 or fp32).")(f)
 
 
+_UNSAFE_IN_JSON = re.compile(r"[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def echo(message="", **kwargs) -> None:
+    """``click.echo`` without control characters: record text cannot drive the user's terminal."""
+    from .text import printable
+    click.echo(printable(str(message)), **kwargs)
+
+
 def _emit_json(value) -> None:
-    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+    text = json.dumps(value, indent=2, ensure_ascii=False)  # escapes C0 controls; C1 and bidi ones are escaped here
+    click.echo(_UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -68,8 +79,8 @@ def build(corpus, index, precision, model):
     from .pipeline import build_knowledge_base
     settings = load_settings({"corpus": corpus, "index": index, "model": model, "precision": precision})
     report = build_knowledge_base(settings=settings, progress=sys.stderr.isatty(),
-                                  on_stage=lambda m: click.echo(m, err=True))
-    click.echo(report.summary())
+                                  on_stage=lambda m: echo(m, err=True))
+    echo(report.summary())
 
 
 @cli.command()
@@ -107,14 +118,14 @@ def search(query, k, as_json, year_min, year_max, types, publication_types, jour
         _emit_json([h.to_dict() for h in hits])
         return
     if not hits:
-        click.echo("no matching papers")
+        echo("no matching papers")
     for hit in hits:
         r = hit.record
         meta = ", ".join(str(x) for x in (r.short_authors, r.year, r.journal) if x)
-        click.echo(f"{hit.rank:>2}. [{hit.score:.3f}] {r.title}")
-        click.echo(f"    {meta}  {r.link or ''}".rstrip())
+        echo(f"{hit.rank:>2}. [{hit.score:.3f}] {r.title}")
+        echo(f"    {meta}  {r.link or ''}".rstrip())
         for sentence in hit.matches if hit.passage.body else ():
-            click.echo(f"    > {sentence if len(sentence) < 240 else sentence[:237] + '...'}")
+            echo(f"    > {sentence if len(sentence) < 240 else sentence[:237] + '...'}")
 
 
 @cli.command()
@@ -151,27 +162,27 @@ def ask(question, as_json, k, min_score, engine, llm, stream, index, model):
         shown = 0
         for text, answer in answerer.stream(question):
             if answer is None:
-                click.echo(text[shown:], nl=False)
+                echo(text[shown:], nl=False)
                 shown = len(text)
-        click.echo("\n\nChecked:" if shown else "")
+        echo("\n\nChecked:" if shown else "")
     else:
         answer = answerer.answer(question)
     if as_json:
         _emit_json(answer.to_dict())
         return
-    click.echo(answer.text)
+    echo(answer.text)
     for check in answer.checks:
         for problem in check.problems:
-            click.echo(f"  ! {problem}", err=True)
+            echo(f"  ! {problem}", err=True)
     if answer.sources:
-        click.echo("\nSources:")
+        echo("\nSources:")
         for citation in answer.sources:
-            click.echo(f"  {citation.reference_line()}")
+            echo(f"  {citation.reference_line()}")
             if citation.evidence == "title":
-                click.echo("      (title only)" + (f" topics: {'; '.join(citation.record.subjects)}"
+                echo("      (title only)" + (f" topics: {'; '.join(citation.record.subjects)}"
                                                    if citation.record.subjects else ""))
             else:
-                click.echo(f"      \"{citation.quote}\" ({citation.evidence.replace('_', ' ')}, relevance "
+                echo(f"      \"{citation.quote}\" ({citation.evidence.replace('_', ' ')}, relevance "
                            f"{citation.relevance:.2f})" if citation.relevance is not None else
                            f"      \"{citation.quote}\"")
 
@@ -203,8 +214,12 @@ def ingest(paths, fmt, strict, index, model):
 
 def _print_report(report) -> None:
     for item in report.rejected:
-        click.echo(f"rejected: {item}", err=True)
-    click.echo(report.summary())
+        echo(f"rejected: {item}", err=True)
+    for label, lines in (("updated", report.changes), ("possible duplicate", report.duplicates),
+                         ("truncated", report.truncated)):
+        for line in lines:
+            echo(f"{label}: {line}", err=True)
+    echo(report.summary())
 
 
 @cli.command()
@@ -232,9 +247,9 @@ def fetch(query, max_records, since, strict, index, model):
     paths = download(client, query, settings.index_dir / "fetch-cache", max_records, since,
                      progress=sys.stderr.isatty())
     if not paths:
-        click.echo(f"PubMed found no records for {query!r}; nothing changed")
+        echo(f"PubMed found no records for {query!r}; nothing changed")
         return
-    click.echo(f"fetched {len(paths)} batch(es) of PubMed XML", err=True)
+    echo(f"fetched {len(paths)} batch(es) of PubMed XML", err=True)
     report = run_ingest(paths, fmt="pubmed-xml", strict=strict, settings=settings, progress=sys.stderr.isatty())
     _print_report(report)
 
@@ -272,15 +287,15 @@ def info(as_json, index):
     if as_json:
         _emit_json(facts)
         return
-    click.echo(f"knowledge base: {facts['path']}")
-    click.echo(f"records:        {facts['records']} ({', '.join(f'{n} {t}' for t, n in facts['types'].items())})")
-    click.echo(f"passages:       {facts['passages']}")
+    echo(f"knowledge base: {facts['path']}")
+    echo(f"records:        {facts['records']} ({', '.join(f'{n} {t}' for t, n in facts['types'].items())})")
+    echo(f"passages:       {facts['passages']}")
     years = facts["years"]
-    click.echo(f"years:          {years['min']}–{years['max']} ({years['unknown']} without a year)" if years["min"]
+    echo(f"years:          {years['min']}–{years['max']} ({years['unknown']} without a year)" if years["min"]
                else "years:          unknown")
-    click.echo(f"model:          {facts['model']} ({facts['dimension']} dimensions)")
-    click.echo(f"size on disk:   {facts['bytes'] / 1e6:.1f} MB")
-    click.echo(f"built:          {facts['built_at']} (checkpoint-qa {facts['package_version']})")
+    echo(f"model:          {facts['model']} ({facts['dimension']} dimensions)")
+    echo(f"size on disk:   {facts['bytes'] / 1e6:.1f} MB")
+    echo(f"built:          {facts['built_at']} (checkpoint-qa {facts['package_version']})")
 
 
 @cli.group(name="eval")
@@ -320,7 +335,7 @@ def eval_retrieval(data_dir, split, qrels, methods, rrf_k, dense_weight, sparse_
     data = load_beir(data_dir, split or None, qrels)
     result = evaluate_retrieval(data, settings, methods or METHODS, index_dir=keep_index,
                                 progress=sys.stderr.isatty())
-    click.echo(json.dumps(result, indent=2) if as_json else format_table(result))
+    echo(json.dumps(result, indent=2) if as_json else format_table(result))
 
 
 @eval_group.command(name="answers")
@@ -349,7 +364,7 @@ def eval_answers(data_dir, split, engines, limit, off_topic, as_json, keep_index
     data = load_beir(data_dir, split or None)
     result = evaluate_answers(data, engines or ("extractive",), load_settings({"model": model}), limit, off_topic,
                               keep_index)
-    click.echo(json.dumps(result, indent=2) if as_json else format_answer_table(result))
+    echo(json.dumps(result, indent=2) if as_json else format_answer_table(result))
 
 
 @cli.command()
@@ -375,7 +390,7 @@ def chat(host, port, build_first, auth_file, engine, index, model):
     settings = load_settings({"index": index, "model": model, "host": host, "port": port, "engine": engine})
     if build_first and not (settings.index_dir / "CURRENT").is_file() and index is None:
         from .pipeline import build_knowledge_base
-        click.echo(build_knowledge_base(settings=settings).summary(), err=True)
+        echo(build_knowledge_base(settings=settings).summary(), err=True)
     KnowledgeBase.read_manifest(settings.index_dir)
     from .ui import launch
     launch(settings, auth_file)
@@ -420,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cli.main(args=argv, prog_name="checkpoint-qa", standalone_mode=False)
     except AssistantError as exc:
-        click.echo(f"error: {exc}", err=True)
+        echo(f"error: {exc}", err=True)
         return 1
     except click.exceptions.Exit as exc:
         return exc.exit_code
@@ -428,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
         exc.show()
         return exc.exit_code
     except click.exceptions.Abort:
-        click.echo("aborted", err=True)
+        echo("aborted", err=True)
         return 1
     except KeyboardInterrupt:
         return 130

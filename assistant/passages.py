@@ -7,6 +7,9 @@ record without text is one title passage (with its subject terms); a record with
 limit, so no text is cut: on SciFact, 150 words alone overran 256 tokens in 21% of passages, and fitting them
 raised dense nDCG@10 from 0.653 to 0.665 (bf16). The sentences of all records are counted in one call to the
 tokenizer. Search runs over passages and returns each paper once, with its best passage.
+
+No passage is longer than ``limits.MAX_PASSAGE_CHARS``, and text without sentence breaks is cut into bounded
+pieces first (``text``), so one huge record cannot become one huge passage that every hit and answer would carry.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import math
 from typing import Iterable, Sequence
 
+from .limits import MAX_PASSAGE_CHARS
 from .text import sentence_spans
 from .token_budget import TokenBudget
 from .types import Passage, Record
@@ -31,7 +35,8 @@ def _windows(record: Record, spans: Sequence[tuple[int, int]], max_words: int, t
     while i < len(spans):
         j, count, used = i, 0, 0.0
         while j < len(spans):
-            if j > i and (count + words[j] > max_words or used + tokens[j] > room):
+            if j > i and (count + words[j] > max_words or used + tokens[j] > room
+                          or spans[j][1] - spans[i][0] > MAX_PASSAGE_CHARS):
                 break
             count += words[j]
             used += tokens[j]

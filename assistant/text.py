@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from .limits import MAX_SENTENCE_CHARS
+
 _ABBREVIATIONS = {
     "al", "e.g", "i.e", "etc", "fig", "figs", "vs", "approx", "ca", "cf", "dr", "no", "vol", "ref", "refs", "resp",
     "mr", "mrs", "ms", "prof", "st", "jr", "sr", "inc", "ltd", "co", "u.s", "nat", "sci", "med", "j",
@@ -48,8 +50,32 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
         while e > s and text[e - 1].isspace():
             e -= 1
         if e > s:
-            trimmed.append((s, e))
+            trimmed.extend(_bounded(text, s, e))
     return trimmed
+
+
+def _bounded(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """A span longer than ``MAX_SENTENCE_CHARS`` as pieces that end at a space where there is one."""
+    pieces = []
+    while end - start > MAX_SENTENCE_CHARS:
+        cut = text.rfind(" ", start + MAX_SENTENCE_CHARS // 2, start + MAX_SENTENCE_CHARS)
+        cut = cut if cut > start else start + MAX_SENTENCE_CHARS
+        pieces.append((start, cut))
+        start = cut
+        while start < end and text[start].isspace():
+            start += 1
+    if end > start:
+        pieces.append((start, end))
+    return pieces
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` without control characters (terminal escape codes, bidirectional overrides); newlines and tabs
+    stay."""
+    return _CONTROL.sub("", text)
 
 
 def sentences(text: str) -> list[str]:

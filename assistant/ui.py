@@ -100,6 +100,9 @@ class ChatBackend:
             self.retriever.kb = KnowledgeBase.load(self.retriever.kb.path.parent)
         lines = [escape_markdown(report.summary())]
         lines += [f"- rejected: {escape_markdown(str(item))}" for item in report.rejected[:20]]
+        lines += [f"- {label}: {escape_markdown(line)}" for label, found in
+                  (("updated", report.changes), ("possible duplicate", report.duplicates),
+                   ("truncated", report.truncated)) for line in found[:20]]
         return "\n".join(lines)
 
 

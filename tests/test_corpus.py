@@ -32,8 +32,8 @@ def test_merge_keeps_every_field():
 
 
 def test_merge_is_transitive(tmp_path):
-    rows = [{"id": "a", "type": "title", "title": "T", "doi": "10.1/X"},
-            {"id": "b", "type": "title", "title": "T", "doi": "10.1/x", "pmid": "7"},
+    rows = [{"id": "a", "type": "title", "title": "T", "doi": "10.1000/X"},
+            {"id": "b", "type": "title", "title": "T", "doi": "10.1000/x", "pmid": "7"},
             {"id": "c", "type": "abstract", "title": "T", "text": "Body.", "pmid": "7"}]
     papers = merge_records(read_jsonl(write_jsonl(tmp_path / "c.jsonl", rows)))
     assert len(papers) == 1
@@ -81,7 +81,7 @@ def test_undecodable_bytes(tmp_path):
 
 
 def test_duplicate_ids_of_different_papers_are_an_error(tmp_path):
-    rows = [{"id": "x", "type": "title", "title": "A", "doi": "10.1/a"},
-            {"id": "x", "type": "title", "title": "B", "doi": "10.1/b"}]
+    rows = [{"id": "x", "type": "title", "title": "A", "doi": "10.1000/a"},
+            {"id": "x", "type": "title", "title": "B", "doi": "10.1000/b"}]
     with pytest.raises(CorpusError, match="share the id 'x'"):
         merge_records(read_jsonl(write_jsonl(tmp_path / "c.jsonl", rows)))

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import codecs
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterator
 
 from ..errors import CorpusError
+from ..types import Record
 from .records import Item, Rejected
 
 FORMATS = ("pubmed-xml", "medline", "ris", "bibtex", "csv", "jsonl")
@@ -105,7 +107,10 @@ def read_items(path: Path, fmt: str | None = None) -> Iterator[Item]:
             yield problem
             return
     try:
-        yield from _reader(fmt)(path)
+        for item in _reader(fmt)(path):
+            if isinstance(item, Record):  # where it came from decides how far it is trusted (``identity.trust``)
+                item = replace(item, extra={**item.extra, "origin": fmt})
+            yield item
     except CorpusError as exc:
         yield Rejected(path.name, str(exc))
     except (ValueError, KeyError, IndexError) as exc:  # what the third-party parsers raise on broken input

@@ -12,13 +12,13 @@ from typing import Any, Iterator
 
 from ..errors import CorpusError
 from ..types import RECORD_TYPES, Record
-from .records import Rejected
+from .records import Rejected, clean_doi, clean_pmid, clean_url, clip_text, field_problem, identifier_problem
 
 CORE_FIELDS = {"id", "type", "title", "text", "authors", "journal", "year", "doi", "pmid", "url"}
 EXTRA_FIELDS = {
     "ref_number", "cited_by", "cited_in_review_ref", "topics", "keywords", "source", "license", "volume", "issue",
     "pages", "pub_date", "mesh_terms", "publication_types", "language", "sections", "citation", "pmcid",
-    "merged_types", "source_ids",
+    "merged_types", "source_ids", "origin", "truncated_from",
 }
 KNOWN_FIELDS = CORE_FIELDS | EXTRA_FIELDS
 
@@ -42,25 +42,41 @@ def record_from_json(data: Any, where: str) -> Record:
             raise CorpusError(f"{where}: record has no {name!r}; every record needs id, type and title")
     if data["type"] not in RECORD_TYPES:
         raise CorpusError(f"{where}: unknown record type {data['type']!r}; use one of {', '.join(RECORD_TYPES)}")
+    for name in ("id", "title", "text", "authors", "journal", "doi", "pmid", "url"):
+        value = data.get(name)
+        if value is not None and not isinstance(value, str) and not (name in ("id", "pmid") and type(value) is int):
+            raise CorpusError(f"{where}: {name} must be a string, not {type(value).__name__}")
     year = data.get("year")
     if year is not None:
         try:
             year = int(year)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise CorpusError(f"{where}: year {year!r} is not a number") from None
-    doi = _clean_str(data.get("doi"))
+        if not 1000 <= year <= 2200:
+            raise CorpusError(f"{where}: year {year} is not a publication year")
+    if len(str(data["id"]).strip()) > 200 or any(not c.isprintable() for c in str(data["id"])):
+        raise CorpusError(f"{where}: id must be at most 200 printable characters")
+    problem = (field_problem(**{k: data.get(k) for k in ("id", "title", "authors", "journal")})
+               or identifier_problem(_clean_str(data.get("pmid")), _clean_str(data.get("doi")),
+                                     _clean_str(data.get("url"))))
+    if problem:
+        raise CorpusError(f"{where}: {problem}")
+    text, original = clip_text((data.get("text") or "").strip())
+    extra = {k: v for k, v in data.items() if k in EXTRA_FIELDS and k != "source_ids" and v is not None}
+    if original:
+        extra["truncated_from"] = original
     return Record(
         id=str(data["id"]).strip(),
         type=data["type"],
         title=" ".join(str(data["title"]).split()),
-        text=(data.get("text") or "").strip(),
+        text=text,
         authors=_clean_str(data.get("authors")) or "",
         journal=_clean_str(data.get("journal")) or "",
         year=year,
-        doi=doi,
-        pmid=_clean_str(data.get("pmid")),
-        url=_clean_str(data.get("url")),
-        extra={k: v for k, v in data.items() if k in EXTRA_FIELDS and k != "source_ids" and v is not None},
+        doi=clean_doi(data.get("doi")),
+        pmid=clean_pmid(_clean_str(data.get("pmid"))),
+        url=clean_url(data.get("url")),
+        extra=extra,
         source_ids=(str(data["id"]).strip(),),
     )
 

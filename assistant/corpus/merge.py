@@ -1,7 +1,8 @@
 """Merge source records that describe the same paper, so a paper is never cited twice.
 
-Two records are one paper when they share a DOI (case-insensitive) or a PMID; the relation is transitive, so the
-groups are the connected components (a small union-find). The merged record keeps every field: the richest text
+Two records are one paper when they share a DOI (case-insensitive) or a PMID and do not disagree on either; the
+relation is transitive, so the groups are the connected components (a small union-find) that never join two groups
+holding different PMIDs or different DOIs (``identity``). The merged record keeps every field: the richest text
 and metadata win, list fields are united, and scalar extras the primary lacks are filled from the others.
 """
 
@@ -11,6 +12,7 @@ from typing import Any, Iterable
 
 from ..errors import CorpusError
 from ..types import Record
+from .identity import doi_key
 
 _TYPE_RANK = {"abstract": 0, "title": 1, "reference_title": 2}
 
@@ -18,7 +20,7 @@ _TYPE_RANK = {"abstract": 0, "title": 1, "reference_title": 2}
 def paper_keys(record: Record) -> list[str]:
     keys = []
     if record.doi:
-        keys.append("doi:" + record.doi.lower().removeprefix("https://doi.org/"))
+        keys.append("doi:" + doi_key(record.doi))
     if record.pmid:
         keys.append("pmid:" + record.pmid)
     return keys
@@ -81,12 +83,18 @@ def merge_records(records: Iterable[Record]) -> list[Record]:
         return i
 
     owner: dict[str, int] = {}
+    ids: list[dict[str, set[str]]] = [{"pmid": {r.pmid} - {None}, "doi": {doi_key(r.doi)} if r.doi else set()}
+                                      for r in records]
     for i, record in enumerate(records):
         for key in paper_keys(record):
-            if key in owner:
-                parent[find(i)] = find(owner[key])
-            else:
+            if key not in owner:
                 owner[key] = i
+                continue
+            a, b = find(i), find(owner[key])
+            if a == b or any(ids[a][k] and ids[b][k] and ids[a][k] != ids[b][k] for k in ("pmid", "doi")):
+                continue  # already one group, or the groups disagree on a PMID or DOI: different papers
+            parent[a] = b
+            ids[b] = {k: ids[a][k] | ids[b][k] for k in ("pmid", "doi")}
     groups: dict[int, list[Record]] = {}
     for i, record in enumerate(records):
         groups.setdefault(find(i), []).append(record)
