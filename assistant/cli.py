@@ -374,11 +374,13 @@ def eval_answers(data_dir, split, engines, limit, off_topic, as_json, keep_index
               help="Build the shipped knowledge base first when it is missing.")
 @click.option("--auth-file", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Require a login: a file of user:password lines (or set CHECKPOINT_QA_AUTH; never on argv).")
+@click.option("--no-auth", is_flag=True,
+              help="Allow a non-loopback --host without a login (otherwise refused).")
 @click.option("--engine", type=click.Choice(["extractive", "local", "openai"]), default=None,
               help="Default answer engine (switchable in the page).")
 @index_option
 @model_option
-def chat(host, port, build_first, auth_file, engine, index, model):
+def chat(host, port, build_first, auth_file, no_auth, engine, index, model):
     """Open the web chat (Gradio) on http://127.0.0.1:7860.
 
     \b
@@ -393,15 +395,19 @@ def chat(host, port, build_first, auth_file, engine, index, model):
         echo(build_knowledge_base(settings=settings).summary(), err=True)
     KnowledgeBase.read_manifest(settings.index_dir)
     from .ui import launch
-    launch(settings, auth_file)
+    launch(settings, auth_file, no_auth)
 
 
 @cli.command()
 @click.option("--host", default=None, help="Address to bind (default 127.0.0.1; env CHECKPOINT_QA_HOST).")
 @click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port (default 8000).")
+@click.option("--engines", default=None,
+              help="Comma-separated engines requests may choose (default: only the configured one, extractive). "
+                   "A request cannot make the server load a model the operator did not enable.")
+@click.option("--no-auth", is_flag=True, help="Allow a non-loopback --host (the API has no login).")
 @index_option
 @model_option
-def serve(host, port, index, model):
+def serve(host, port, engines, no_auth, index, model):
     """Serve the HTTP API: /health, /search, /ask (JSON or server-sent events), /records/{id}.
 
     \b
@@ -409,9 +415,35 @@ def serve(host, port, index, model):
       checkpoint-qa serve --port 8000
       curl -s http://127.0.0.1:8000/search -H 'content-type: application/json' -d '{"query": "JAK1 loss", "k": 3}'
     """
+    from .login import check_exposure
     from .server import serve as run_server
     settings = load_settings({"index": index, "model": model, "host": host, "port": port or 8000})
-    run_server(settings)
+    chosen = [e.strip() for e in (engines or "").split(",") if e.strip()]
+    unknown = sorted(set(chosen) - {"extractive", "local", "openai"})
+    if unknown:
+        raise AssistantError(f"unknown engine {unknown[0]!r} in --engines; use extractive, local or openai")
+    warning = check_exposure(settings.host, False, no_auth, "the API")
+    if warning:
+        echo(warning, err=True)
+    run_server(settings, chosen)
+
+
+@cli.command()
+@index_option
+def repair(index):
+    """Point the knowledge base at its newest intact version when the live one is missing or damaged.
+
+    Nothing is deleted and nothing is rebuilt: what you ingested stays.
+
+    \b
+    Example:
+      checkpoint-qa repair --index ~/kb/melanoma
+    """
+    from .store import repair as run_repair
+    done, skipped = run_repair(load_settings({"index": index}).index_dir)
+    for line in skipped:
+        echo(f"skipped damaged version {line}", err=True)
+    echo(done)
 
 
 @cli.command()
@@ -428,7 +460,9 @@ def mcp(index, model):
     from .mcp_server import create_mcp
     from .retriever import Retriever
     settings = load_settings({"index": index, "model": model})
-    create_mcp(Answerer(Retriever.load(settings=settings), settings)).run("stdio")
+    retriever = Retriever.load(settings=settings)
+    retriever.follow()
+    create_mcp(Answerer(retriever, settings)).run("stdio")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -447,6 +481,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except OSError as exc:  # a disk or permission problem the library did not foresee: one line, not a traceback
+        where = f" ({exc.filename})" if exc.filename else ""
+        echo(f"error: {exc.strerror or exc}{where}", err=True)
+        return 1
     return 0
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import ConfigError
+from .limits import MIN_SCORE_RANGE
 
 ENV_PREFIX = "CHECKPOINT_QA_"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -125,6 +126,12 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
                           f"got {settings.document_encoder!r}")
     if settings.engine not in ENGINES:
         raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {settings.engine!r}")
+    lo, hi = MIN_SCORE_RANGE
+    if not lo <= settings.min_score <= hi:  # also false for NaN
+        raise ConfigError(f"min_score (the refusal threshold) must be between {lo} and {hi}, got {settings.min_score}")
+    for name in ("dense_weight", "sparse_weight"):
+        if not 0.0 <= getattr(settings, name) < float("inf"):
+            raise ConfigError(f"{name} must be a finite number of at least 0, got {getattr(settings, name)}")
     if not 0.0 <= settings.mmr < 1.0:
         raise ConfigError(f"mmr must be 0 (off) or a trade-off below 1, such as 0.7; got {settings.mmr}")
     if settings.rrf_k < 1 or settings.depth < 1:

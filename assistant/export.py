@@ -1,6 +1,8 @@
 """Export cited references as BibTeX, RIS or Markdown, written with bibtexparser and rispy.
 
-Keys are ``FirstauthorYear`` made unique; titles keep their capitals in BibTeX by bracing the whole title.
+Keys are ``FirstauthorYear`` made unique; titles keep their capitals in BibTeX by bracing the whole title. Every
+value is one line without control characters, and BibTeX values lose their braces, so no record text can add an
+entry or a field to an export.
 """
 
 from __future__ import annotations
@@ -13,8 +15,20 @@ from .types import Citation, Record
 FORMATS = {"bibtex": ".bib", "ris": ".ris", "markdown": ".md"}
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _line(value) -> str:
+    """One line: newlines and other control characters become spaces."""
+    return " ".join(_CONTROL.sub(" ", str(value)).split())
+
+
+def _bib(value) -> str:
+    return _line(value).replace("{", "").replace("}", "")
+
+
 def _authors(record: Record) -> list[str]:
-    return [a.strip() for a in record.authors.split(",") if a.strip() and not a.strip().startswith("et al")]
+    return [_line(a) for a in record.authors.split(",") if _line(a) and not a.strip().startswith("et al")]
 
 
 def _key(record: Record, used: set[str]) -> str:
@@ -36,13 +50,13 @@ def to_bibtex(citations: Sequence[Citation]) -> str:
     library, used = Library(), set()
     for c in citations:
         r = c.record
-        fields = [Field("title", "{" + r.title.replace("{", "").replace("}", "") + "}")]
+        fields = [Field("title", "{" + _bib(r.title) + "}")]
         if r.authors:
-            fields.append(Field("author", " and ".join(_authors(r))))
+            fields.append(Field("author", " and ".join(_bib(a) for a in _authors(r))))
         for name, value in (("journal", r.journal), ("year", r.year), ("doi", r.doi), ("pmid", r.pmid),
                             ("url", r.link)):
             if value:
-                fields.append(Field(name, str(value)))
+                fields.append(Field(name, _bib(value)))
         library.add(Entry("article", _key(r, used), fields))
     return bibtexparser.write_string(library)
 
@@ -53,11 +67,11 @@ def to_ris(citations: Sequence[Citation]) -> str:
     entries = []
     for c in citations:
         r = c.record
-        entry = {"type_of_reference": "JOUR", "title": r.title, "authors": _authors(r)}
+        entry = {"type_of_reference": "JOUR", "title": _line(r.title), "authors": _authors(r)}
         for name, value in (("secondary_title", r.journal), ("year", r.year), ("doi", r.doi), ("urls", r.link),
                             ("accession_number", r.pmid)):
             if value:
-                entry[name] = [value] if name == "urls" else str(value)
+                entry[name] = [_line(value)] if name == "urls" else _line(value)
         if r.pmid:
             entry["name_of_database"] = "PubMed"
         entries.append(entry)
@@ -67,8 +81,8 @@ def to_ris(citations: Sequence[Citation]) -> str:
 def to_markdown(citations: Sequence[Citation], answer_text: str = "") -> str:
     lines = [answer_text.strip(), ""] if answer_text.strip() else []
     for c in citations:
-        lines.append(f"{c.n}. {c.reference_line()[len(f'[{c.n}] '):]}")
-        lines.append(f"   > {c.quote}")
+        lines.append(f"{c.n}. {_line(c.reference_line()[len(f'[{c.n}] '):])}")
+        lines.append(f"   > {_line(c.quote)}")
     return "\n".join(lines) + "\n"
 
 

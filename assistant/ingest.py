@@ -22,7 +22,7 @@ from .corpus.identity import combine, conflict, explicit_id, title_key, title_li
 from .corpus.records import Deletion, Rejected
 from .encoders import Encoder, get_encoder
 from .errors import AssistantError, CorpusError
-from .store import BuildReport, KnowledgeBase, build, model_mismatch
+from .store import BuildReport, KnowledgeBase, build, model_mismatch, not_writable
 from .types import Record
 
 
@@ -204,8 +204,12 @@ def _find(ident: str, records: Sequence[Record], where: dict[str, list[int]]) ->
 
 @contextmanager
 def locked(index_dir: Path) -> Iterator[None]:
-    index_dir.mkdir(parents=True, exist_ok=True)
-    with (index_dir / ".lock").open("w") as handle:
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        handle = (index_dir / ".lock").open("w")
+    except OSError as exc:
+        raise not_writable(index_dir, exc) from None
+    with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

@@ -6,9 +6,23 @@ README shows the client configuration.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
 from .answer import Answerer
 from .errors import AssistantError
 from .retriever import Filters
+
+
+@contextmanager
+def _said_plainly() -> Iterator[None]:
+    """The library's own one-line message reaches the client (a ``ToolError``), not a generic "Error executing
+    tool"."""
+    try:
+        yield
+    except AssistantError as exc:
+        from mcp.server.mcpserver.exceptions import ToolError
+        raise ToolError(str(exc)) from None
 
 
 def create_mcp(answerer: Answerer):
@@ -25,11 +39,13 @@ def create_mcp(answerer: Answerer):
                              "title, authors, year, journal, PMID/DOI link and the matching passage.")
     def search(query: str, k: int = 8, year_min: int | None = None, year_max: int | None = None) -> list[dict]:
         k = max(1, min(int(k), 50))
-        return [h.to_dict() for h in retriever.search(query, k, Filters(year_min, year_max))]
+        with _said_plainly():
+            return [h.to_dict() for h in retriever.search(query, k, Filters(year_min, year_max))]
 
     @server.tool(description="Answer a question with numbered citations that quote their sources, or refuse "
                              "when the knowledge base does not cover it.")
     def ask(question: str) -> dict:
-        return answerer.answer(question).to_dict()
+        with _said_plainly():
+            return answerer.answer(question).to_dict()
 
     return server

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import re
+from dataclasses import replace
 from typing import Iterable
 
 from .types import Answer, Citation
@@ -74,15 +75,17 @@ def gap_line(gaps) -> str:
 
 
 def _links(record) -> str:
+    """PubMed and DOI links, else the source's URL; hrefs come from ``Record.link``'s checks, never raw fields."""
     out = []
-    if record.pmid:
-        out.append(f'<a href="https://pubmed.ncbi.nlm.nih.gov/{html.escape(record.pmid)}/" target="_blank" '
-                   f'rel="noopener noreferrer">PubMed {html.escape(record.pmid)}</a>')
+    if record.pmid and record.pmid.isascii() and record.pmid.isdigit():
+        out.append(f'<a href="https://pubmed.ncbi.nlm.nih.gov/{record.pmid}/" target="_blank" '
+                   f'rel="noopener noreferrer">PubMed {record.pmid}</a>')
     if record.doi:
-        out.append(f'<a href="https://doi.org/{html.escape(record.doi)}" target="_blank" '
+        doi_only = replace(record, pmid=None)
+        out.append(f'<a href="{html.escape(doi_only.link)}" target="_blank" '
                    f'rel="noopener noreferrer">DOI {html.escape(record.doi)}</a>')
-    if not out and record.url:
-        out.append(f'<a href="{html.escape(record.url)}" target="_blank" rel="noopener noreferrer">link</a>')
+    if not out and record.link:
+        out.append(f'<a href="{html.escape(record.link)}" target="_blank" rel="noopener noreferrer">link</a>')
     return " · ".join(out)
 
 

@@ -11,6 +11,9 @@ papers so they are not near-copies of each other.
 
 from __future__ import annotations
 
+import copy
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,6 +109,7 @@ class Retriever:
         if encoder.name != kb.model:
             self._mismatch(kb, encoder.name)
         self.kb = kb
+        self._switching = threading.Lock()
         self.encoder = encoder
         self.settings = settings or load_settings({})
         self.synonyms = synonyms or load_table(str(self.settings.synonyms) if self.settings.synonyms else None)
@@ -125,6 +129,50 @@ class Retriever:
                 f"model {chosen!r} gives {encoder.dimension}-dimensional vectors but the knowledge base at "
                 f"{settings.index_dir} holds {kb.dimension}; rebuild with: {_build_hint(settings.index_dir, chosen)}")
         return cls(kb, encoder, settings)
+
+    # -- following the knowledge base -----------------------------------------------------------------------
+
+    def pinned(self) -> "Retriever":
+        """This retriever fixed to the version it holds now: a request that runs on it is not affected when
+        ``refresh`` switches versions halfway through."""
+        return copy.copy(self)
+
+    def refresh(self) -> bool:
+        """Switch to the live version when ``CURRENT`` names another one; return whether it switched.
+
+        The new version is loaded and its indexes opened before the switch, which is one assignment, so requests
+        see either the old version or the new one whole. A version built with another model is not switched to.
+        """
+        index_dir = self.kb.path.parent
+        try:
+            live = KnowledgeBase.live_version(index_dir).name
+        except AssistantError:
+            return False  # no or broken CURRENT: keep answering from the version in memory
+        if live == self.kb.version:
+            return False
+        with self._switching:
+            if live == self.kb.version:
+                return False
+            try:
+                kb = KnowledgeBase.load(index_dir)
+                if kb.model != self.kb.model or kb.dimension != self.kb.dimension:
+                    return False
+                kb.index, kb.sparse  # noqa: B018  (open both before the switch)
+            except AssistantError:
+                return False
+            self.kb = kb
+            return True
+
+    def follow(self, interval: float = 1.0) -> None:
+        """Check for a new version every ``interval`` seconds in a background thread (servers call this)."""
+        def loop() -> None:
+            while True:
+                time.sleep(interval)
+                try:
+                    self.refresh()
+                except Exception:  # noqa: BLE001  (a failed check must not stop the thread; the next one retries)
+                    pass
+        threading.Thread(target=loop, name="follow-knowledge-base", daemon=True).start()
 
     @staticmethod
     def _mismatch(kb: KnowledgeBase, chosen: str):
@@ -186,7 +234,11 @@ class Retriever:
     def search(self, query: str, k: int = 8, filters: Filters | None = None, mode: str | None = None,
                vector: np.ndarray | None = None, matches: bool = True) -> list[Hit]:
         """Rank papers for ``query``; each paper appears once, with its best passage and (``matches``) the
-        passage's sentences that share the most terms with the query."""
+        passage's sentences that share the most terms with the query. One call reads one version throughout."""
+        return self.pinned()._search(query, k, filters, mode, vector, matches)
+
+    def _search(self, query: str, k: int, filters: Filters | None, mode: str | None, vector: np.ndarray | None,
+                matches: bool) -> list[Hit]:
         query = check_query(query)
         if not 1 <= k <= MAX_K:
             raise AssistantError(f"k must be between 1 and {MAX_K}, got {k}")

@@ -1,38 +1,45 @@
 """The HTTP API (FastAPI), a thin layer over the same library calls as the CLI and the chat.
 
 ``create_api(answerer)`` builds the app without serving it, so tests drive it in-process. Requests are validated
-by pydantic models with clear 4xx answers (limits on query length, ``k`` and body size); ``/ask`` streams
-server-sent events on request. The interactive docs page is off because it loads scripts from a CDN; the OpenAPI
+by pydantic models with clear 4xx answers (the limits are ``limits``); the body limit counts the bytes actually
+received, chunked or not, and stops reading at the limit; validation errors never echo the input back (it may be
+megabytes, or NaN, which JSON cannot carry). Which engines may answer is the operator's choice (``engines``), never
+the request's: a client cannot make the server load a model. The server follows its knowledge base: after an
+ingest into its folder it switches to the new version (``Retriever.follow``) and ``/health`` names it.
+``/ask`` streams server-sent events on request. The interactive docs page is off because it loads scripts from a CDN; the OpenAPI
 schema is at ``/openapi.json``.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Literal
+from typing import Annotated, Iterable, Literal
 
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from . import __version__
 from .answer import Answerer
 from .errors import AssistantError, ModelError
-from .retriever import MAX_QUERY_CHARS, Filters
+from .limits import (MAX_BODY_BYTES, MAX_FILTER_VALUE_CHARS, MAX_FILTER_VALUES, MAX_HISTORY_TURNS, MAX_K,
+                     MAX_QUERY_CHARS)
+from .retriever import Filters
 from .store import describe
 
-MAX_BODY_BYTES = 64 * 1024
-MAX_K = 100
+FilterValue = Annotated[str, StringConstraints(max_length=MAX_FILTER_VALUE_CHARS)]
+HistoryTurn = Annotated[str, StringConstraints(max_length=MAX_QUERY_CHARS)]
 
 
 class FilterModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
     year_min: int | None = Field(None, ge=1800, le=2200)
     year_max: int | None = Field(None, ge=1800, le=2200)
-    types: list[Literal["abstract", "reference_title", "title"]] = []
-    publication_types: list[str] = []
-    journals: list[str] = []
-    mesh: list[str] = []
+    types: list[Literal["abstract", "reference_title", "title"]] = Field([], max_length=3)
+    publication_types: list[FilterValue] = Field([], max_length=MAX_FILTER_VALUES)
+    journals: list[FilterValue] = Field([], max_length=MAX_FILTER_VALUES)
+    mesh: list[FilterValue] = Field([], max_length=MAX_FILTER_VALUES)
 
     def to_filters(self) -> Filters:
         return Filters(self.year_min, self.year_max, tuple(self.types), tuple(self.publication_types),
@@ -60,20 +67,65 @@ class AskRequest(BaseModel):
     question: str = Field(..., min_length=1, max_length=MAX_QUERY_CHARS)
     engine: Literal["extractive", "local", "openai"] | None = None
     stream: bool = False
-    history: list[str] = Field(default_factory=list, max_length=20)
+    history: list[HistoryTurn] = Field(default_factory=list, max_length=MAX_HISTORY_TURNS)
     filters: FilterModel = FilterModel()
 
     _check_question = field_validator("question")(_not_blank)
 
 
-def create_api(answerer: Answerer) -> FastAPI:
+class BodyLimit:
+    """ASGI middleware: a request body over ``limit`` bytes gets 413, counted on the bytes received (a
+    ``Content-Length`` over the limit is refused before reading); reading stops at the limit."""
+
+    def __init__(self, app, limit: int = MAX_BODY_BYTES):
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope.get("headers") or ()).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.limit:
+            return await self._refuse(send)
+        body, more = b"", True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            body += message.get("body", b"")
+            if len(body) > self.limit:
+                return await self._refuse(send)
+            more = message.get("more_body", False)
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, send) -> None:
+        await JSONResponse({"detail": f"request body over {self.limit} bytes"}, status_code=413)(
+            {"type": "http"}, None, send)
+
+
+def create_api(answerer: Answerer, engines: Iterable[str] | None = None) -> FastAPI:
+    """The app; ``engines`` lists the engines requests may choose (default: only the configured one)."""
     retriever = answerer.retriever
     app = FastAPI(title="Checkpoint QA", version=__version__, docs_url=None, redoc_url=None,
                   description="Cited answers and literature search on checkpoint-inhibitor resistance.")
+    app.add_middleware(BodyLimit)
     answerers: dict[str, Answerer] = {answerer.engine.name: answerer}
+    allowed = set(engines or ()) | {answerer.engine.name}
 
     def answerer_for(engine: str | None) -> Answerer:
-        name = engine or answerer.settings.engine
+        name = engine or answerer.engine.name
+        if name not in allowed:
+            raise HTTPException(403, f"engine {name!r} is not enabled on this server (enabled: "
+                                     f"{', '.join(sorted(allowed))}); its operator chooses with serve --engines")
         if name not in answerers:
             from dataclasses import replace
             try:
@@ -82,12 +134,11 @@ def create_api(answerer: Answerer) -> FastAPI:
                 raise HTTPException(400, str(exc)) from None
         return answerers[name]
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
-            return JSONResponse({"detail": f"request body over {MAX_BODY_BYTES} bytes"}, status_code=413)
-        return await call_next(request)
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError):
+        problems = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+                    for e in exc.errors()[:20]]
+        return JSONResponse({"detail": problems}, status_code=422)
 
     @app.exception_handler(AssistantError)
     async def assistant_error(request: Request, exc: AssistantError):
@@ -95,9 +146,11 @@ def create_api(answerer: Answerer) -> FastAPI:
 
     @app.get("/health")
     def health() -> dict:
-        facts = describe(retriever.kb)
-        return {"status": "ok", "version": __version__, "records": facts["records"], "passages": facts["passages"],
-                "model": facts["model"], "engine": answerer.settings.engine}
+        kb = retriever.kb
+        facts = describe(kb)
+        return {"status": "ok", "version": __version__, "knowledge_base": kb.version,
+                "built_at": facts["built_at"], "records": facts["records"], "passages": facts["passages"],
+                "model": facts["model"], "engine": answerer.engine.name, "engines": sorted(allowed)}
 
     @app.post("/search")
     def search(body: SearchRequest) -> dict:
@@ -127,22 +180,24 @@ def create_api(answerer: Answerer) -> FastAPI:
 
     @app.get("/records/{record_id:path}")
     def record(record_id: str) -> dict:
-        found = retriever.kb.by_id.get(record_id)
+        found = retriever.kb.find(record_id)
         if found is None:
-            raise HTTPException(404, f"no record {record_id!r}; search to find record ids")
+            raise HTTPException(404, f"no record {record_id[:200]!r}; search to find record ids")
         return found.to_dict()
 
     return app
 
 
-def serve(settings) -> None:
+def serve(settings, engines: Iterable[str] = ()) -> None:
     import uvicorn
 
     from .retriever import Retriever
-    answerer = Answerer(Retriever.load(settings=settings), settings)
+    retriever = Retriever.load(settings=settings)
+    answerer = Answerer(retriever, settings)
     warm(answerer)
+    retriever.follow()
     print(f"Checkpoint QA API: http://{settings.host}:{settings.port} (schema at /openapi.json)", flush=True)
-    uvicorn.run(create_api(answerer), host=settings.host, port=settings.port, log_level="warning")
+    uvicorn.run(create_api(answerer, engines), host=settings.host, port=settings.port, log_level="warning")
 
 
 def warm(answerer: Answerer) -> None:

@@ -7,18 +7,22 @@ Layout of an index folder::
                        large knowledge bases: see dense_index), sparse/ (bm25s)
 
 A build writes a complete new version folder beside the live one and then replaces ``CURRENT`` with
-``os.replace``; a build that fails or is killed leaves the previous version live and loadable. Vectors are keyed by
+``os.replace``; a build that fails or is killed leaves the previous version live and loadable. Every process that
+has a version loaded holds a shared ``flock`` on its folder, and a build removes an old version only when it can
+take that lock exclusively, so a server that still answers from a version never has it deleted under it. Vectors are keyed by
 a hash of the passage text, so a rebuild embeds only passages it has not seen with that model, and a build whose
 corpus hash, model and settings equal the live manifest embeds nothing at all.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import time
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -44,6 +48,13 @@ CURRENT = "CURRENT"
 def _build_hint(index_dir: Path, model: str | None = None) -> str:
     extra = f" --model {model}" if model else ""
     return f"checkpoint-qa build --index {index_dir}{extra}"
+
+
+def _repair_hint(index_dir: Path) -> str:
+    """What to do about a damaged live version: switch to the newest intact one, never rebuild over the user's
+    knowledge base from the shipped corpus (which would drop everything ingested)."""
+    return (f"run `checkpoint-qa repair --index {index_dir}` to switch to the newest intact version (nothing is "
+            "deleted)")
 
 
 def passage_key(passage: Passage) -> str:
@@ -104,6 +115,7 @@ class KnowledgeBase:
     def __init__(self, path: Path, manifest: dict, records: list[Record], passages: list[Passage],
                  vectors: np.ndarray, index=None):
         self.path = path
+        self._lease = _Lease(path)
         self.manifest = manifest
         self.records = records
         self.passages = passages
@@ -111,6 +123,7 @@ class KnowledgeBase:
         self._index = index
         self._sparse = None
         self.by_id = {r.id: r for r in records}
+        self._aliases: dict[str, Record] | None = None
         rows = {r.id: i for i, r in enumerate(records)}
         self.passage_record = np.array([rows[p.record_id] for p in passages], dtype=np.int64)
 
@@ -125,39 +138,72 @@ class KnowledgeBase:
         return self.manifest["model"]
 
     @property
+    def version(self) -> str:
+        """The version folder's name (``CURRENT`` names the live one)."""
+        return self.path.name
+
+    @property
     def dimension(self) -> int:
         return int(self.manifest["dimension"])
 
     @property
     def index(self):
         if self._index is None:
-            self._index = load_dense_index(self.path / "dense.faiss", self.manifest.get("dense_index"))
+            try:
+                self._index = load_dense_index(self.path / "dense.faiss", self.manifest.get("dense_index"))
+            except (RuntimeError, OSError, ValueError) as exc:
+                raise IndexMismatchError(f"the dense index of {self.path} is damaged ({str(exc)[:120]}); "
+                                         f"{_repair_hint(self.path.parent)}") from None
         return self._index
 
     @property
     def sparse(self):
         if self._sparse is None:
-            from .sparse import SparseIndex
-            self._sparse = SparseIndex.load(self.path / "sparse")
+            try:
+                self._sparse = SparseIndex.load(self.path / "sparse")
+            except Exception as exc:  # noqa: BLE001  (bm25s raises whatever numpy/json raise on a damaged file)
+                raise IndexMismatchError(f"the BM25 index of {self.path} is damaged ({type(exc).__name__}); "
+                                         f"{_repair_hint(self.path.parent)}") from None
         return self._sparse
 
+    def find(self, ident: str) -> Record | None:
+        """A record by its id, a merged source's id, ``pmid:N`` or ``doi:D`` (ids stay stable across ingests, so
+        a paper that gained a PMID keeps its old id and is found by both)."""
+        if ident in self.by_id:
+            return self.by_id[ident]
+        if self._aliases is None:
+            aliases: dict[str, Record] = {}
+            for record in self.records:
+                for alias in (*record.source_ids, f"pmid:{record.pmid}" if record.pmid else "",
+                              f"doi:{record.doi.lower()}" if record.doi else ""):
+                    aliases.setdefault(alias, record)
+            self._aliases = aliases
+        return self._aliases.get(ident) or self._aliases.get(ident.lower() if ident.startswith("doi:") else ident)
+
     def record(self, record_id: str) -> Record:
-        try:
-            return self.by_id[record_id]
-        except KeyError:
-            raise AssistantError(f"no record {record_id!r} in {self.path}; search to find record ids") from None
+        found = self.find(record_id)
+        if found is None:
+            raise AssistantError(f"no record {record_id!r} in {self.path}; search to find record ids")
+        return found
 
     @staticmethod
     def live_version(index_dir: Path) -> Path:
         index_dir = Path(index_dir)
         pointer = index_dir / CURRENT
         if not pointer.is_file():
+            if versions(index_dir):
+                raise IndexMissingError(f"knowledge base at {index_dir} has no {CURRENT} file; "
+                                        f"{_repair_hint(index_dir)}")
             raise IndexMissingError(f"no knowledge base at {index_dir}; build it with: {_build_hint(index_dir)}")
-        version = index_dir / pointer.read_text(encoding="utf-8").strip()
-        if not (version / "manifest.json").is_file():
+        try:
+            name = pointer.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise IndexMissingError(f"cannot read {pointer} ({exc}); {_repair_hint(index_dir)}") from None
+        version = index_dir / name
+        if not name or "/" in name or not (version / "manifest.json").is_file():
             raise IndexMissingError(
-                f"knowledge base at {index_dir} is incomplete (missing {version.name}); rebuild it with: "
-                f"{_build_hint(index_dir)}")
+                f"knowledge base at {index_dir} is incomplete ({CURRENT} names {name[:80]!r}, which is missing); "
+                f"{_repair_hint(index_dir)}")
         return version
 
     @classmethod
@@ -165,9 +211,8 @@ class KnowledgeBase:
         version = cls.live_version(index_dir)
         try:
             manifest = json.loads((version / "manifest.json").read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            raise IndexMismatchError(f"manifest of {index_dir} is unreadable; rebuild with: {_build_hint(index_dir)}") \
-                from None
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+            raise IndexMismatchError(f"manifest of {index_dir} is unreadable; {_repair_hint(index_dir)}") from None
         if manifest.get("format") != FORMAT_NAME or manifest.get("format_version") != FORMAT_VERSION:
             raise IndexMismatchError(
                 f"knowledge base at {index_dir} has format {manifest.get('format')} v{manifest.get('format_version')}"
@@ -179,18 +224,100 @@ class KnowledgeBase:
         index_dir = Path(index_dir)
         manifest = cls.read_manifest(index_dir)
         version = cls.live_version(index_dir)
-        try:
-            records = [Record.from_dict(row) for row in _read_jsonl(version / "records.jsonl")]
-            passages = [Passage(**row) for row in _read_jsonl(version / "passages.jsonl")]
-            vectors = np.load(version / "vectors.npy", mmap_mode="r")
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise IndexMismatchError(
-                f"knowledge base at {index_dir} is damaged ({type(exc).__name__}); rebuild with: "
-                f"{_build_hint(index_dir)}") from None
-        if vectors.shape != (len(passages), manifest["dimension"]) or len(records) != manifest["records"]:
-            raise IndexMismatchError(
-                f"knowledge base at {index_dir} does not match its manifest; rebuild with: {_build_hint(index_dir)}")
-        return cls(version, manifest, records, passages, vectors)
+        problem, loaded = _open_version(version, manifest)
+        if problem:
+            raise IndexMismatchError(f"knowledge base at {index_dir} is damaged ({problem}); {_repair_hint(index_dir)}")
+        return cls(version, manifest, *loaded)
+
+
+def versions(index_dir: Path) -> list[Path]:
+    """Version folders of ``index_dir``, newest first (their names start with the build time)."""
+    try:
+        return sorted((p for p in Path(index_dir).iterdir() if p.is_dir() and p.name.startswith("v-")),
+                      key=lambda p: p.name, reverse=True)
+    except OSError:
+        return []
+
+
+def _vector_problem(vectors: np.ndarray, rows: int, dimension: int) -> str | None:
+    """Shape, finiteness and unit norms of stored vectors, checked in blocks (they may be memory-mapped)."""
+    if vectors.shape != (rows, dimension):
+        return f"vectors have shape {vectors.shape}, expected ({rows}, {dimension})"
+    for start in range(0, rows, 65_536):
+        block = np.asarray(vectors[start:start + 65_536], dtype=np.float32)
+        if not np.isfinite(block).all():
+            return "vectors hold NaN or infinite values"
+        norms = np.linalg.norm(block, axis=1)
+        if (norms < 0.5).any() or (norms > 1.5).any():
+            return f"vector {start + int(np.argmax((norms < 0.5) | (norms > 1.5)))} is not a unit vector (zeroed?)"
+    return None
+
+
+def _open_version(version: Path, manifest: dict) -> tuple[str | None, tuple]:
+    """``(problem, (records, passages, vectors))``: a version's files read and checked against its manifest."""
+    try:
+        records = [Record.from_dict(row) for row in _read_jsonl(version / "records.jsonl")]
+        passages = [Passage(**row) for row in _read_jsonl(version / "passages.jsonl")]
+        vectors = np.load(version / "vectors.npy", mmap_mode="r")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return f"{type(exc).__name__} reading its files", ()
+    if len(records) != manifest.get("records") or len(passages) != manifest.get("passages"):
+        return "its records or passages do not match its manifest", ()
+    problem = _vector_problem(vectors, len(passages), int(manifest.get("dimension", -1)))
+    for name in ("dense.faiss", "sparse"):
+        if not (version / name).exists():
+            problem = problem or f"{name} is missing"
+    return problem, (records, passages, vectors)
+
+
+def version_problem(version: Path) -> str | None:
+    """Why a version folder cannot serve, or ``None`` when it is intact (manifest, files, vectors, both indexes)."""
+    try:
+        manifest = json.loads((version / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "no readable manifest"
+    if manifest.get("format") != FORMAT_NAME or manifest.get("format_version") != FORMAT_VERSION:
+        return f"format {manifest.get('format')} v{manifest.get('format_version')}"
+    problem, _ = _open_version(version, manifest)
+    if problem:
+        return problem
+    try:
+        load_dense_index(version / "dense.faiss", manifest.get("dense_index"))
+        SparseIndex.load(version / "sparse")
+    except Exception as exc:  # noqa: BLE001  (any failure to open an index means the version cannot serve)
+        return f"an index does not open ({type(exc).__name__})"
+    return None
+
+
+def repair(index_dir: Path) -> tuple[str, list[str]]:
+    """Point ``CURRENT`` at the newest intact version when the live one is missing or damaged.
+
+    Returns ``(what was done, problems of the versions passed over)``. Nothing is deleted: damaged versions stay
+    for inspection until the next successful build sweeps them.
+    """
+    index_dir = Path(index_dir)
+    pointer = index_dir / CURRENT
+    live = pointer.read_text(encoding="utf-8", errors="replace").strip() if pointer.is_file() else ""
+    if live and (index_dir / live).is_dir() and version_problem(index_dir / live) is None:
+        return f"{index_dir}: the live version {live} is intact; nothing to repair", []
+    skipped = []
+    for version in versions(index_dir):
+        problem = version_problem(version)
+        if problem is None:
+            _point_at(index_dir, version.name)
+            return f"{index_dir}: switched to {version.name}" + (f" (was {live!r})" if live else ""), skipped
+        skipped.append(f"{version.name}: {problem}")
+    raise IndexMissingError(f"no intact version in {index_dir}" + (f" ({'; '.join(skipped[:3])})" if skipped else "")
+                            + f"; rebuild it with: {_build_hint(index_dir)}")
+
+
+def _point_at(index_dir: Path, version: str) -> None:
+    """Replace ``CURRENT`` atomically (write beside, fsync, rename)."""
+    pointer_tmp = index_dir / f".{CURRENT}.{os.getpid()}.tmp"
+    pointer_tmp.write_text(version + "\n", encoding="utf-8")
+    with pointer_tmp.open("rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(pointer_tmp, index_dir / CURRENT)
 
 
 def describe(kb: KnowledgeBase) -> dict:
@@ -213,6 +340,11 @@ def describe(kb: KnowledgeBase) -> dict:
         "package_version": kb.manifest.get("package_version"),
         "format_version": kb.manifest.get("format_version"),
     }
+
+
+def not_writable(index_dir: Path, exc: OSError) -> AssistantError:
+    return AssistantError(f"cannot write to the knowledge base at {index_dir} ({exc.strerror or exc}); check the "
+                          "folder's permissions and free space (the live version is unchanged)")
 
 
 def model_mismatch(index_dir: Path, built_with: str, chosen: str) -> IndexMismatchError:
@@ -241,13 +373,41 @@ def _previous_vectors(index_dir: Path, model: str, dimension: int, precision: st
     return {passage_key(p): kb.vectors[i] for i, p in enumerate(kb.passages)}
 
 
+class _Lease:
+    """A shared lock on a version folder, held while the ``KnowledgeBase`` that owns it lives."""
+
+    def __init__(self, version: Path):
+        try:
+            self.fd = os.open(version, os.O_RDONLY)
+        except OSError:
+            self.fd = None
+            return
+        fcntl.flock(self.fd, fcntl.LOCK_SH)
+        weakref.finalize(self, os.close, self.fd)
+
+
+def _remove_if_unused(version: Path) -> None:
+    try:
+        fd = os.open(version, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        shutil.rmtree(version, ignore_errors=True)
+    except BlockingIOError:
+        pass  # a process still answers from it; a later build removes it
+    finally:
+        os.close(fd)
+
+
 def _sweep(index_dir: Path, keep: str) -> None:
-    """Remove versions other than ``keep`` and abandoned build folders of processes that no longer run."""
+    """Remove versions other than ``keep`` that no process has loaded, and abandoned build folders of processes
+    that no longer run."""
     for child in index_dir.iterdir():
         if child.name == keep or not child.is_dir():
             continue
         if child.name.startswith("v-"):
-            shutil.rmtree(child, ignore_errors=True)
+            _remove_if_unused(child)
         elif child.name.startswith(".building-"):
             pid = child.name.split("-")[1]
             if pid.isdigit() and not _alive(int(pid)):
@@ -312,9 +472,12 @@ def build(records: Sequence[Record], index_dir: Path, encoder: Encoder, *, max_w
     for i, key in enumerate(keys):
         vectors[i] = fresh[fresh_rows[i]] if i in fresh_rows else previous[key]
 
-    index_dir.mkdir(parents=True, exist_ok=True)
-    staging = index_dir / f".building-{os.getpid()}-{time.time_ns()}"
-    staging.mkdir()
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        staging = index_dir / f".building-{os.getpid()}-{time.time_ns()}"
+        staging.mkdir()
+    except OSError as exc:
+        raise not_writable(index_dir, exc) from None
     try:
         _write_jsonl(staging / "records.jsonl", (r.to_dict() for r in papers))
         _write_jsonl(staging / "passages.jsonl", (_passage_row(p) for p in passages))
@@ -343,14 +506,17 @@ def build(records: Sequence[Record], index_dir: Path, encoder: Encoder, *, max_w
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         version = f"v-{datetime.now(timezone.utc):%Y%m%dT%H%M%S.%f}-{digest[:8]}-{os.getpid()}"
         os.rename(staging, index_dir / version)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise not_writable(index_dir, exc) from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    pointer_tmp = index_dir / f".{CURRENT}.{os.getpid()}.tmp"
-    pointer_tmp.write_text(version + "\n", encoding="utf-8")
-    with pointer_tmp.open("rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(pointer_tmp, index_dir / CURRENT)
+    try:
+        _point_at(index_dir, version)
+    except OSError as exc:
+        shutil.rmtree(index_dir / version, ignore_errors=True)
+        raise not_writable(index_dir, exc) from None
     _sweep(index_dir, keep=version)
     return BuildReport(index_dir, len(papers), len(passages), len(missing), len(passages) - len(missing), False,
                        encoder.name)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Mapping
+from urllib.parse import quote, urlsplit
 
 RECORD_TYPES = ("abstract", "reference_title", "title")
 SUBJECT_FIELDS = ("topics", "keywords", "mesh_terms")
@@ -38,12 +39,19 @@ class Record:
 
     @property
     def link(self) -> str | None:
-        """The most checkable link: PubMed, then DOI, then whatever URL the source gave."""
-        if self.pmid:
+        """The most checkable link: PubMed, then DOI, then the source's URL. Checked again here, whatever the
+        ingest let through: a PMID must be digits, a DOI is percent-encoded, a URL must be http(s); characters
+        that could end a Markdown or HTML link are percent-encoded."""
+        if self.pmid and self.pmid.isascii() and self.pmid.isdigit():
             return f"https://pubmed.ncbi.nlm.nih.gov/{self.pmid}/"
         if self.doi:
-            return f"https://doi.org/{self.doi}"
-        return self.url
+            return "https://doi.org/" + quote(self.doi.strip(), safe="/:;.-_")
+        if self.url:
+            url = self.url.strip()
+            parts = urlsplit(url)
+            if parts.scheme.lower() in ("http", "https") and parts.netloc and url.isprintable():
+                return quote(url, safe=":/?#&=%;@+,.~-_!$*")
+        return None
 
     @property
     def subjects(self) -> tuple[str, ...]:

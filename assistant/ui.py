@@ -9,6 +9,7 @@ no outside request; every piece of document text is escaped before it is rendere
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -201,35 +202,20 @@ def build_app(answerer: Answerer):
     return app
 
 
-def read_auth(settings: Settings, auth_file: str | None = None) -> list[tuple[str, str]] | None:
-    """Basic-auth users from ``--auth-file`` (``user:password`` lines) or ``CHECKPOINT_QA_AUTH``; never argv."""
-    lines = []
-    if auth_file:
-        try:
-            lines = Path(auth_file).read_text(encoding="utf-8").splitlines()
-        except OSError as exc:
-            raise ConfigError(f"cannot read auth file {auth_file} ({exc.strerror})") from None
-    elif os.environ.get("CHECKPOINT_QA_AUTH"):
-        lines = os.environ["CHECKPOINT_QA_AUTH"].split(",")
-    users = []
-    for line in lines:
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        user, sep, password = line.partition(":")
-        if not sep or not user or not password:
-            raise ConfigError("auth entries must look like user:password")
-        users.append((user, password))
-    return users or None
-
-
-def launch(settings: Settings, auth_file: str | None = None) -> None:
+def launch(settings: Settings, auth_file: str | None = None, no_auth: bool = False) -> None:
+    from .login import LoginGuard, check_exposure, read_users
     from .retriever import Retriever
     from .server import warm
+    users = read_users(auth_file)  # before anything loads: a broken login is an error, not an open chat
+    warning = check_exposure(settings.host, users is not None, no_auth)
     gr = _gradio()
-    answerer = Answerer(Retriever.load(settings=settings), settings)
+    retriever = Retriever.load(settings=settings)
+    answerer = Answerer(retriever, settings)
     warm(answerer)  # load the model and indexes before the first question
-    auth = read_auth(settings, auth_file)
+    retriever.follow()
+    auth = LoginGuard(users) if users else None
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     app = build_app(answerer)
     theme = gr.themes.Soft(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
     print(f"Checkpoint QA: http://{settings.host}:{settings.port}", flush=True)

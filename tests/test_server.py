@@ -116,3 +116,69 @@ def test_fifty_concurrent_searches_over_loopback(api):
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def test_a_chunked_oversized_body_gets_413_without_being_read_in_full(api):
+    """Driven at the ASGI level, where the server sees chunks as they arrive (no Content-Length)."""
+    import asyncio
+    received, sent = [], []
+
+    async def receive():
+        received.append(1)
+        return {"type": "http.request", "body": b"x" * 10_000, "more_body": len(received) < 1000}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/search", "raw_path": b"/search", "query_string": b"", "root_path": "",
+             "headers": [(b"content-type", b"application/json"), (b"transfer-encoding", b"chunked")],
+             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 8000)}
+    asyncio.run(api(scope, receive, send))
+    assert sent[0]["status"] == 413 and b"over 65536 bytes" in sent[1]["body"]
+    assert len(received) == 7  # 70 KB read of 10 MB: reading stopped at the limit
+
+
+@pytest.mark.parametrize("raw", ['{"query": "PD-1", "k": NaN}', '{"query": "PD-1", "k": Infinity}',
+                                 '{"query": "PD-1", "filters": {"year_min": -Infinity}}'])
+def test_nan_and_infinity_get_422_not_500(client, raw):
+    response = client.post("/search", content=raw, headers={"content-type": "application/json"})
+    assert response.status_code == 422 and response.json()["detail"]
+
+
+def test_oversized_filter_lists_and_echoes_are_refused(client):
+    response = client.post("/search", json={"query": "PD-1", "filters": {"mesh": ["Melanoma"] * 51}})
+    assert response.status_code == 422
+    response = client.post("/search", json={"query": "x" * 3000})
+    assert response.status_code == 422 and "x" * 100 not in response.text  # the input is not echoed
+
+
+def test_a_request_cannot_choose_an_engine_the_operator_did_not_enable(client):
+    response = client.post("/ask", json={"question": "JAK1 loss", "engine": "local"})
+    assert response.status_code == 403 and "--engines" in response.json()["detail"]
+
+
+def test_the_server_follows_an_ingest_into_its_knowledge_base(tmp_path):
+    from assistant.ingest import ingest
+    from conftest import write_jsonl
+    index = tmp_path / "kb"
+    build_knowledge_base(corpus=SHIPPED, index=index, model=FAKE)
+    retriever = Retriever.load(index)
+    client = TestClient(create_api(Answerer(retriever, load_settings({}))))
+    before = client.get("/health").json()["knowledge_base"]
+    retriever.follow(interval=0.05)
+    new = write_jsonl(tmp_path / "new.jsonl", [{"id": "new:1", "type": "abstract", "title": "A new paper",
+                                                 "text": "LAG-3 upregulation after PD-1 blockade."}])
+    ingest([new], index=index)
+    for _ in range(200):
+        health = client.get("/health")
+        assert health.status_code == 200
+        if health.json()["knowledge_base"] != before:
+            break
+        time.sleep(0.05)
+    assert health.json()["knowledge_base"] != before and health.json()["records"] == 160
+    assert client.get("/records/new:1").status_code == 200
+    assert (index / before).is_dir()  # the old version stays while this process may still use it
+    ingest([write_jsonl(tmp_path / "more.jsonl", [{"id": "new:2", "type": "title", "title": "Another"}])],
+           index=index)
+    assert client.get("/health").status_code == 200

@@ -91,21 +91,6 @@ def test_app_builds_and_serves_on_loopback(answerer):
     assert len(EXAMPLES) >= 3
 
 
-def test_basic_auth_comes_from_a_file_or_the_environment(tmp_path, monkeypatch):
-    from assistant.errors import ConfigError
-    from assistant.ui import read_auth
-    settings = load_settings({})
-    assert read_auth(settings) is None
-    monkeypatch.setenv("CHECKPOINT_QA_AUTH", "ana:s3cret,bo:pw")
-    assert read_auth(settings) == [("ana", "s3cret"), ("bo", "pw")]
-    path = tmp_path / "users"
-    path.write_text("# users\ncarl:pa:ss\n")
-    assert read_auth(settings, str(path)) == [("carl", "pa:ss")]
-    path.write_text("nopassword\n")
-    with pytest.raises(ConfigError, match="user:password"):
-        read_auth(settings, str(path))
-
-
 def test_quote_is_highlighted_in_its_passage():
     from assistant.render import source_card
     record = Record("r", "abstract", "Title", text="Before the claim. PD-1 blockade <fails> here. After it.",

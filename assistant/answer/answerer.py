@@ -86,8 +86,9 @@ class Answerer:
         """Yield ``(text so far, None)`` while the engine writes, then ``(final text, Answer)``."""
         question = check_query(question)
         query = check_query(self.standalone(question, history))
-        vector = self.retriever.embed_query(query)
-        hits = self.retriever.search(query, self.settings.k, filters, vector=vector)
+        retriever = self.retriever.pinned()  # one knowledge-base version for the whole answer
+        vector = retriever.embed_query(query)
+        hits = retriever.search(query, self.settings.k, filters, vector=vector)
         best = max((h.dense_score for h in hits if h.dense_score is not None), default=0.0)
         threshold = self.settings.min_score
         name = self.engine.name
@@ -104,7 +105,7 @@ class Answerer:
                 yield raw, None
         if raw.strip().startswith(CANNOT_ANSWER[:20]):
             raw = ""
-        asked = question_of(self.retriever, query, vector)
+        asked = question_of(retriever, query, vector)
         verified = self.verifier.verify(raw, sources, attribute=name != "extractive", question=asked,
                                         names=name != "extractive") if raw.strip() else Verified("", (), ())
         answer = compose(question, query, asked, verified, hits, self.verifier, name)

@@ -68,9 +68,21 @@ def identifier_problem(pmid: Any, doi: Any, url: Any) -> str | None:
     return None
 
 
+def _balanced(text: str) -> bool:
+    depth = 0
+    for c in text:
+        depth += (c == "(") - (c == ")")
+        if depth < 0:
+            return False
+    return depth == 0
+
+
 def clean_url(value: Any) -> str | None:
+    """An http(s) URL without whitespace, control characters, Markdown/HTML delimiters (``[]<>"'`` and backtick)
+    or unbalanced parentheses (DOI URLs such as ``...S0140-6736(18)31234-5`` keep theirs)."""
     text = str(value or "").strip()
-    if not text or any(c.isspace() for c in text) or _CONTROL.search(text) or len(text) > 2_000:
+    if (not text or len(text) > 2_000 or any(c.isspace() or c in "[]<>\"'`{}|\\^" for c in text)
+            or _CONTROL.search(text) or not _balanced(text)):
         return None
     parts = urlsplit(text)
     return text if parts.scheme.lower() in ("http", "https") and parts.netloc else None
