@@ -12,7 +12,7 @@ export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install gemma browser index run test bench clean
+.PHONY: install gemma browser index run test fuzz soak bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,14 @@ browser:
 
 test: $(GEMMA) browser
 	$(BIN)/python -m pytest
+
+# The readers' property-based tests with many more examples than `make test` runs (a few minutes).
+fuzz: install
+	HYPOTHESIS_PROFILE=long $(BIN)/python -m pytest -q tests/test_fuzz.py
+
+# 50 clients for 5 minutes against `serve` while ingests land in its knowledge base every 30 s (README, Data safety).
+soak: index
+	$(BIN)/python benchmarks/soak.py
 
 # Benchmarks (the README quotes their output). compare_peers installs LangChain, LlamaIndex and txtai into their own
 # environment (.venv-peers) on its first run and needs SciFact in ../shared/eval/scifact.

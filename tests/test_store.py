@@ -114,11 +114,11 @@ def test_other_model_is_refused(small_corpus, tmp_path):
     assert Retriever.load(index).encoder.name == "hash:64"  # no model named: the index's own
 
 
-def test_damaged_index_says_how_to_rebuild(small_corpus, tmp_path):
+def test_damaged_index_says_how_to_repair(small_corpus, tmp_path):
     index = tmp_path / "kb"
     build(read_corpus_dir(small_corpus), index, HashingEncoder(64))
     (KnowledgeBase.live_version(index) / "records.jsonl").write_text("{broken", encoding="utf-8")
-    with pytest.raises(IndexMismatchError, match="damaged.*rebuild"):
+    with pytest.raises(IndexMismatchError, match="damaged.*checkpoint-qa repair"):
         KnowledgeBase.load(index)
 
 

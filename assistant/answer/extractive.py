@@ -19,8 +19,8 @@ from ..encoders import Encoder
 from ..text import sentences
 from ..types import Hit
 from .guard import looks_like_instruction
-from .relevance import (CLOSENESS_WEIGHT, PAPER_MARGIN, RANK_BONUS, RELEVANCE_THRESHOLD, Question, evidence_score, is_relevant,
-                        standalone, usable)
+from .relevance import (PAPER_BIAS, PAPER_MIN_PROBABILITY, PAPER_WEIGHTS, RELEVANCE_THRESHOLD, Question,
+                        evidence_score, is_relevant, paper_probability, standalone, usable)
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,8 @@ class Scored:
     relevance: float
     evidence: float
     closeness: float = 0.0  # the paper's retrieval cosine (its best passage against the question)
+    closeness_gap: float = 0.0  # that cosine minus the best one among the hits (<= 0)
+    sparse_share: float = 0.0  # the paper's BM25 score as a share of the best among the hits
 
 
 def score_sentences(question: Question, hits: Sequence[Hit], encoder: Encoder) -> list[Scored]:
@@ -72,27 +74,41 @@ def score_sentences(question: Question, hits: Sequence[Hit], encoder: Encoder) -
     if not pool:
         return []
     vectors = encoder.encode_batch([shown for _, (_, _, shown, _) in pool])
+    dense = [h.dense_score or 0.0 for h in hits]
+    sparse = [h.sparse_score or 0.0 for h in hits]
+    best_dense, best_sparse = max(dense), max(sparse) or 1.0
     return [Scored(n, position, shown, quote, question.relevance(shown, vector),
-                   evidence_score(question, shown, vector, position, count), hits[n - 1].dense_score or 0.0)
+                   evidence_score(question, shown, vector, position, count), dense[n - 1],
+                   dense[n - 1] - best_dense, sparse[n - 1] / best_sparse)
             for (n, (position, count, shown, quote)), vector in zip(pool, vectors)]
 
 
+def paper_features(found: Sequence[Scored], best_relevance: float) -> list[float]:
+    """What ``relevance.paper_probability`` reads about one paper, from its scored sentences."""
+    ranked = sorted((s.relevance for s in found), reverse=True)
+    first = found[0]
+    return [ranked[0], float(np.mean(ranked[:2])), 1.0 / first.source, first.closeness, first.closeness_gap,
+            first.sparse_share, ranked[0] - best_relevance, max(s.evidence for s in found)]
+
+
 def choose_findings(scored: Sequence[Scored], max_papers: int, threshold: float = RELEVANCE_THRESHOLD,
-                    margin: float = PAPER_MARGIN, rank_bonus: float = RANK_BONUS,
-                    closeness_weight: float = CLOSENESS_WEIGHT) -> list[Finding]:
-    """One key finding per chosen paper, the best paper first (see ``relevance``)."""
-    relevant: dict[int, list[Scored]] = {}
+                    min_probability: float = PAPER_MIN_PROBABILITY, weights: Sequence[float] = PAPER_WEIGHTS,
+                    bias: float = PAPER_BIAS) -> list[Finding]:
+    """One key finding per chosen paper, the most probably relevant paper first (see ``relevance``)."""
+    by_paper: dict[int, list[Scored]] = {}
     for s in scored:
-        if is_relevant(s.relevance, threshold):
-            relevant.setdefault(s.source, []).append(s)
+        by_paper.setdefault(s.source, []).append(s)
+    best = max((s.relevance for s in scored), default=0.0)
     papers = []
-    for n, found in relevant.items():
-        quote = max(found, key=lambda s: (s.evidence, -s.position))
-        papers.append(Finding(n, quote.sentence, quote.quote, quote.relevance,
-                              max(s.relevance for s in found) + rank_bonus / n
-                              + closeness_weight * found[0].closeness))
+    for n, found in by_paper.items():
+        relevant = [s for s in found if is_relevant(s.relevance, threshold)]
+        if not relevant:
+            continue
+        quote = max(relevant, key=lambda s: (s.evidence, -s.position))
+        probability = paper_probability(paper_features(found, best), weights, bias)
+        papers.append(Finding(n, quote.sentence, quote.quote, quote.relevance, probability))
     papers.sort(key=lambda f: -f.paper_score)
-    return [f for f in papers if f.paper_score >= papers[0].paper_score - margin][:max_papers] if papers else []
+    return papers[:1] + [f for f in papers[1:max_papers] if f.paper_score >= min_probability]
 
 
 def select_findings(question: Question, hits: Sequence[Hit], encoder: Encoder, max_papers: int) -> list[Finding]:
