@@ -24,7 +24,8 @@ async def session_run(index):
             tools = await session.list_tools()
             result = await session.call_tool("search", {"query": "JAK1 JAK2 mutations PD-1 blockade", "k": 3})
             answer = await session.call_tool("ask", {"question": "What is the capital of Australia?"})
-            return tools, result, answer
+            bad = await session.call_tool("search", {"query": "x" * 3000})
+            return tools, result, answer, bad
 
 
 def payload(result):
@@ -40,10 +41,13 @@ def payload(result):
 
 def test_mcp_client_lists_tools_and_searches(tmp_path):
     build_knowledge_base(corpus=SHIPPED, index=tmp_path / "kb", model=FAKE)
-    tools, result, answer = asyncio.run(asyncio.wait_for(session_run(tmp_path / "kb"), timeout=120))
+    tools, result, answer, bad = asyncio.run(asyncio.wait_for(session_run(tmp_path / "kb"), timeout=120))
     assert {t.name for t in tools.tools} == {"search", "ask"}
     assert not getattr(result, "is_error", getattr(result, "isError", False))
     hits = payload(result)
     assert len(hits) == 3 and hits[0]["title"] and hits[0]["url"]
     assert any("JAK1/2" in h["title"] for h in hits)
     assert payload(answer)["refused"] is True
+    assert getattr(bad, "is_error", getattr(bad, "isError", False))
+    message = " ".join(c.text for c in bad.content)
+    assert "keep it under 2000" in message  # the library's own message, not a generic "Error executing tool"
