@@ -124,12 +124,12 @@ class _Holdings:
                 why_not = conflict(self.records[i], record)
                 if why_not is None:
                     return i, notes
-                notes.append(f"{record.id} shares {key} with {self.records[i].id} but has {why_not}")
+                notes.append(f"shares {key} with {self.records[i].id}, but they have {why_not}")
         for i in self.by_key.get(title_key(record.title), ()):
             why_not = title_link(self.records[i], record)
             if why_not is None:
                 return i, notes
-            notes.append(f"{record.id} has the title of {self.records[i].id} ({why_not})")
+            notes.append(f"same title as {self.records[i].id}, not linked: {why_not}")
         return None, notes
 
     def free_id(self, record: Record) -> Record:
@@ -163,9 +163,9 @@ def apply_changes(existing: Sequence[Record], incoming: Sequence[Record], deleti
             touched.add(i)
             if notes:
                 if strict:
-                    raise CorpusError(f"{record.id}: possible duplicate: {'; '.join(notes)} (--strict stops here; "
-                                      "nothing was changed)")
-                duplicates.append(f"{fresh.id}: kept apart, possible duplicate: " + "; ".join(notes))
+                    raise CorpusError(f"{record.id} ({record.title[:80]!r}) is a possible duplicate: {'; '.join(notes)} "
+                                      "(--strict stops here; nothing was changed)")
+                duplicates.append(f"{fresh.id} added apart: {'; '.join(notes)}")
             continue
         merged = combine(held.records[i], record)
         if merged.changed and not _same(merged.record, held.records[i]):
