@@ -10,17 +10,14 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
+from .text import one_line
 from .types import Citation, Record
 
 FORMATS = {"bibtex": ".bib", "ris": ".ris", "markdown": ".md"}
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
 def _line(value) -> str:
-    """One line: newlines and other control characters become spaces."""
-    return " ".join(_CONTROL.sub(" ", str(value)).split())
+    return one_line(str(value))
 
 
 def _bib(value) -> str:

@@ -78,6 +78,11 @@ def printable(text: str) -> str:
     return _CONTROL.sub("", text)
 
 
+def one_line(text: str) -> str:
+    """``text`` printable and on one line: runs of whitespace, newlines included, become one space."""
+    return " ".join(printable(text).split())
+
+
 def sentences(text: str) -> list[str]:
     return [text[s:e] for s, e in sentence_spans(text)]
 

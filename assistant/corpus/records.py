@@ -17,12 +17,12 @@ from typing import Any, Iterable, Union
 from urllib.parse import urlsplit
 
 from ..limits import MAX_FIELD_CHARS, MAX_TEXT_CHARS, MAX_TITLE_CHARS
+from ..text import printable
 from ..types import Record
 from .identity import normalise_title, title_key  # noqa: F401  (readers import them from here)
 
 # Crossref's recommended pattern, which matches 99.3% of registered DOIs
 _DOI = re.compile(r"10\.\d{4,9}/[-._;()/:A-Z0-9]+", re.I)
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ def clean_url(value: Any) -> str | None:
     or unbalanced parentheses (DOI URLs such as ``...S0140-6736(18)31234-5`` keep theirs)."""
     text = str(value or "").strip()
     if (not text or len(text) > 2_000 or any(c.isspace() or c in "[]<>\"'`{}|\\^" for c in text)
-            or _CONTROL.search(text) or not _balanced(text)):
+            or printable(text) != text or not _balanced(text)):
         return None
     parts = urlsplit(text)
     return text if parts.scheme.lower() in ("http", "https") and parts.netloc else None
