@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import ConfigError
-from .limits import MIN_SCORE_RANGE
+from .limits import MAX_LIBRARY_K, MIN_SCORE_RANGE
 
 ENV_PREFIX = "CHECKPOINT_QA_"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -112,8 +112,8 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
         if raw is not None:
             values[name] = _coerce(name, raw, _TYPES[name])
     settings = replace(Settings(), **values)
-    if settings.k < 1 or settings.k > 1000:
-        raise ConfigError(f"k must be between 1 and 1000, got {settings.k}")
+    if not 1 <= settings.k <= MAX_LIBRARY_K:
+        raise ConfigError(f"k must be between 1 and {MAX_LIBRARY_K}, got {settings.k}")
     if settings.mode not in MODES:
         raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {settings.mode!r}")
     if settings.precision not in PRECISIONS:

@@ -31,19 +31,14 @@ MAX_FILE_BYTES = {
 # Requests (HTTP API, MCP, chat)
 MAX_BODY_BYTES = 64 * KIB
 MAX_QUERY_CHARS = 2_000
-MAX_K = 100
+MAX_K = 100                      # papers a request (HTTP, MCP) may ask for
+MAX_LIBRARY_K = 1_000            # papers a library call or the CLI may ask for
 MAX_HISTORY_TURNS = 20
 MAX_FILTER_VALUES = 50           # entries in one filter list (journals, MeSH terms, publication types)
 MAX_FILTER_VALUE_CHARS = 200
 MIN_SCORE_RANGE = (0.0, 1.0)     # the refusal threshold is a cosine-like score
 
 # Login
-MAX_FAILED_LOGINS = 5            # per user name and per client address, within LOGIN_WINDOW_S
+MAX_FAILED_LOGINS = 5            # per user name, within LOGIN_WINDOW_S
 LOGIN_WINDOW_S = 300
 
-
-def human(n: int) -> str:
-    for unit, size in (("GiB", GIB), ("MiB", MIB), ("KiB", KIB)):
-        if n >= size:
-            return f"{n / size:g} {unit}"
-    return f"{n} bytes"

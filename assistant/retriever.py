@@ -23,13 +23,13 @@ from .config import DEFAULT_MODEL, Settings, load_settings
 from .dense_index import search as dense_search
 from .encoders import Encoder, get_query_encoder
 from .errors import AssistantError, IndexMismatchError
+from .limits import MAX_LIBRARY_K, MAX_QUERY_CHARS
 from .store import KnowledgeBase, _build_hint, model_mismatch
 from .synonyms import SynonymTable, load_table
 from .analysis import tokens
 from .types import Hit, Record
 
-MAX_QUERY_CHARS = 2000
-MAX_K = 1000
+MAX_K = MAX_LIBRARY_K
 
 
 def _lower(values) -> set[str]:

@@ -56,7 +56,7 @@ def record_from_json(data: Any, where: str) -> Record:
             raise CorpusError(f"{where}: year {year} is not a publication year")
     if len(str(data["id"]).strip()) > 200 or any(not c.isprintable() for c in str(data["id"])):
         raise CorpusError(f"{where}: id must be at most 200 printable characters")
-    problem = (field_problem(**{k: data.get(k) for k in ("id", "title", "authors", "journal")})
+    problem = (field_problem(**{k: data.get(k) for k in ("title", "authors", "journal")})
                or identifier_problem(_clean_str(data.get("pmid")), _clean_str(data.get("doi")),
                                      _clean_str(data.get("url"))))
     if problem:
