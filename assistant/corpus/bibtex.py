@@ -11,6 +11,7 @@ import bibtexparser
 from pylatexenc.latex2text import LatexNodes2Text
 
 from .records import Item, Rejected, join_authors, make_record, short_name
+from .source import open_text
 
 _LATEX = LatexNodes2Text(math_mode="text")
 
@@ -28,7 +29,8 @@ def _decode(value: str) -> str:
 
 def read_bibtex(path: Path) -> Iterator[Item]:
     path = Path(path)
-    text = path.read_text(encoding="utf-8-sig")
+    with open_text(path, "bibtex") as handle:
+        text = handle.read()
     logging.getLogger("bibtexparser").setLevel(logging.CRITICAL)
     library = bibtexparser.parse_string(text)
     for entry in library.entries:

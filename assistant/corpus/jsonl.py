@@ -13,6 +13,7 @@ from typing import Any, Iterator
 from ..errors import CorpusError
 from ..types import RECORD_TYPES, Record
 from .records import Rejected, clean_doi, clean_pmid, clean_url, clip_text, field_problem, identifier_problem
+from .source import open_text
 
 CORE_FIELDS = {"id", "type", "title", "text", "authors", "journal", "year", "doi", "pmid", "url"}
 EXTRA_FIELDS = {
@@ -85,7 +86,7 @@ def jsonl_items(path: Path) -> Iterator[Record | Rejected]:
     """Yield each line's record, or a rejection naming file and line; blank lines are skipped."""
     path = Path(path)
     try:
-        handle = path.open("r", encoding="utf-8")
+        handle = open_text(path, "jsonl")
     except OSError as exc:
         raise CorpusError(f"{path}: cannot read ({exc.strerror})") from None
     with handle:

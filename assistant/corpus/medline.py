@@ -8,6 +8,7 @@ from typing import Iterator
 from Bio import Medline
 
 from .records import Item, make_record
+from .source import open_text
 
 
 def _as_list(value) -> list[str]:
@@ -39,6 +40,6 @@ def medline_record(entry: dict, where: str) -> Item:
 
 def read_medline(path: Path) -> Iterator[Item]:
     path = Path(path)
-    with path.open("r", encoding="utf-8-sig") as handle:
+    with open_text(path, "medline") as handle:
         for number, entry in enumerate(Medline.parse(handle), start=1):
             yield medline_record(entry, f"{path.name}: record {number}")

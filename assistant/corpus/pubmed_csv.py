@@ -7,13 +7,14 @@ from pathlib import Path
 from typing import Iterator
 
 from .records import Item, Rejected, make_record
+from .source import open_text
 
 REQUIRED = {"PMID", "Title"}
 
 
 def read_pubmed_csv(path: Path) -> Iterator[Item]:
     path = Path(path)
-    with path.open("r", encoding="utf-8-sig", newline="") as handle:
+    with open_text(path, "csv", newline="") as handle:
         reader = csv.DictReader(handle)
         header = set(reader.fieldnames or [])
         if not REQUIRED <= header:

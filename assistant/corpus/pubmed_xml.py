@@ -1,6 +1,8 @@
-"""PubMed XML (EFetch output, baseline and update files), streamed with ``iterparse``.
+"""PubMed XML (EFetch output, baseline and update files, gzipped or not), streamed with ``iterparse``.
 
-Each ``PubmedArticle`` is turned into a record when its closing tag is read and then cleared from the tree, so
+Two roots are read: ``<PubmedArticleSet>`` (EFetch and the distribution files since 2017) and ``<MedlineCitationSet>``
+(the MEDLINE distribution format before it, whose citations carry no ``PubmedData``). Each ``PubmedArticle`` (or
+bare ``MedlineCitation``) is turned into a record when its closing tag is read and then cleared from the tree, so
 memory stays flat however large the file. ``DeleteCitation`` blocks become deletions. Malformed XML ends the file
 with a rejection naming the line and column where the parser stopped; the articles read before it are kept.
 """
@@ -12,6 +14,7 @@ from typing import Iterator
 from xml.etree import ElementTree as ET
 
 from .records import Deletion, Item, Rejected, join_authors, make_record
+from .source import open_bytes
 
 
 def _text(element) -> str:
@@ -48,10 +51,19 @@ def _year(article, citation) -> str:
     return citation.findtext("DateCompleted/Year") or ""
 
 
-def _doi(article, pubmed_article) -> str | None:
+def _article_id(pubmed_article, kind: str) -> str | None:
+    if pubmed_article is None:
+        return None
     for aid in pubmed_article.iterfind("PubmedData/ArticleIdList/ArticleId"):
-        if aid.get("IdType") == "doi" and aid.text:
+        if aid.get("IdType") == kind and aid.text and aid.text.strip():
             return aid.text.strip()
+    return None
+
+
+def _doi(article, pubmed_article) -> str | None:
+    found = _article_id(pubmed_article, "doi")
+    if found:
+        return found
     for loc in article.iterfind("ELocationID"):
         if loc.get("EIdType") == "doi" and loc.text:
             return loc.text.strip()
@@ -59,7 +71,9 @@ def _doi(article, pubmed_article) -> str | None:
 
 
 def article_record(element, where: str) -> Item:
-    citation = element.find("MedlineCitation")
+    """A record from a ``PubmedArticle``, or from a bare ``MedlineCitation`` (``<MedlineCitationSet>`` files)."""
+    citation = element if element.tag == "MedlineCitation" else element.find("MedlineCitation")
+    pubmed_article = None if element.tag == "MedlineCitation" else element
     if citation is None:
         return Rejected(where, "PubmedArticle without MedlineCitation")
     article = citation.find("Article")
@@ -76,7 +90,8 @@ def article_record(element, where: str) -> Item:
         authors=_authors(article),
         journal=journal,
         year=_year(article, citation),
-        doi=_doi(article, element),
+        doi=_doi(article, pubmed_article),
+        pmcid=_article_id(pubmed_article, "pmc"),
         pmid=pmid,
         url=f"https://pubmed.ncbi.nlm.nih.gov/{pmid}/" if pmid else None,
         sections=sections,
@@ -87,36 +102,43 @@ def article_record(element, where: str) -> Item:
     )
 
 
+ROOTS = {"PubmedArticleSet", "MedlineCitationSet", "PubmedArticle", "MedlineCitation"}
+
+
 def read_pubmed_xml(path: Path) -> Iterator[Item]:
     path = Path(path)
-    count = 0
-    root = None
     try:
-        for event, element in ET.iterparse(str(path), events=("start", "end")):
-            if root is None:
-                root = element
-            if event != "end":
-                continue
-            if element.tag == "PubmedArticle":
-                count += 1
-                yield article_record(element, f"{path.name}: article {count}")
-                root.clear()
-            elif element.tag == "PubmedBookArticle":
-                count += 1
-                yield Rejected(f"{path.name}: article {count}", "PubMed book records are not supported")
-                root.clear()
-            elif element.tag == "DeleteCitation":
-                for pmid in element.iterfind("PMID"):
-                    if pmid.text and pmid.text.strip():
-                        yield Deletion(pmid.text.strip(), f"{path.name}: DeleteCitation")
-                root.clear()
+        with open_bytes(path, "pubmed-xml") as handle:
+            yield from _articles(handle, path)
     except ET.ParseError as exc:
         line, column = exc.position
-        if line == 1 and column == 0 and count == 0 and path.stat().st_size == 0:
-            yield Rejected(path.name, "the file is empty")
-        else:
-            yield Rejected(f"{path.name}:{line}", f"malformed XML ({exc.msg if hasattr(exc, 'msg') else exc}, "
-                                                   f"column {column + 1})")
-        return
-    if root is not None and root.tag not in {"PubmedArticleSet", "PubmedArticle"} and count == 0:
-        yield Rejected(path.name, f"not PubMed XML (root element <{root.tag}>)")
+        yield Rejected(f"{path.name}:{line}", f"malformed XML ({exc.msg if hasattr(exc, 'msg') else exc}, "
+                                               f"column {column + 1})")
+
+
+def _articles(handle, path: Path) -> Iterator[Item]:
+    count = 0
+    root = None
+    for event, element in ET.iterparse(handle, events=("start", "end")):
+        if root is None:
+            root = element
+            if root.tag not in ROOTS:
+                yield Rejected(path.name, f"not PubMed XML (root element <{root.tag}>); PubMed files start with "
+                                          "<PubmedArticleSet> or <MedlineCitationSet>")
+                return
+        if event != "end":
+            continue
+        bare = element.tag == "MedlineCitation" and (element is root or root[-1:] == [element])
+        if element.tag == "PubmedArticle" or bare:
+            count += 1
+            yield article_record(element, f"{path.name}: article {count}")
+            root.clear()
+        elif element.tag == "PubmedBookArticle":
+            count += 1
+            yield Rejected(f"{path.name}: article {count}", "PubMed book records are not supported")
+            root.clear()
+        elif element.tag == "DeleteCitation":
+            for pmid in element.iterfind("PMID"):
+                if pmid.text and pmid.text.strip():
+                    yield Deletion(pmid.text.strip(), f"{path.name}: DeleteCitation")
+            root.clear()

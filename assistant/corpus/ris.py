@@ -8,6 +8,7 @@ from typing import Iterator
 import rispy
 
 from .records import Item, join_authors, make_record, short_name
+from .source import open_text
 
 
 def _first(entry: dict, *keys: str):
@@ -41,7 +42,7 @@ def ris_record(entry: dict, where: str) -> Item:
 
 def read_ris(path: Path) -> Iterator[Item]:
     path = Path(path)
-    with path.open("r", encoding="utf-8-sig") as handle:
+    with open_text(path, "ris") as handle:
         entries = rispy.load(handle, skip_unknown_tags=True)
     for number, entry in enumerate(entries, start=1):
         yield ris_record(entry, f"{path.name}: record {number}")
