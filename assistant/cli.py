@@ -17,6 +17,7 @@ import click
 from . import __version__
 from .config import load_settings
 from .errors import AssistantError
+from .corpus.detect import FORMATS
 
 INDEX_HELP = "Knowledge base folder (default: the shipped one; env CHECKPOINT_QA_INDEX)."
 MODEL_HELP = "Embedding model name or folder (default: the index's model, else the packaged all-MiniLM-L6-v2)."
@@ -182,27 +183,33 @@ def ask(question, as_json, k, min_score, engine, llm, stream, index, model):
                 echo("      (title only)" + (f" topics: {'; '.join(citation.record.subjects)}"
                                                    if citation.record.subjects else ""))
             else:
-                echo(f"      \"{citation.quote}\" ({citation.evidence.replace('_', ' ')}, relevance "
-                           f"{citation.relevance:.2f})" if citation.relevance is not None else
-                           f"      \"{citation.quote}\"")
+                where = f"{citation.place}, " if citation.place else ""
+                echo(f"      \"{citation.quote}\" ({citation.evidence.replace('_', ' ')}, {where}relevance "
+                     f"{citation.relevance:.2f})" if citation.relevance is not None else
+                     f"      \"{citation.quote}\"" + (f" ({citation.place})" if citation.place else ""))
 
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["pubmed-xml", "medline", "ris", "bibtex", "csv", "jsonl"]),
-              default=None, help="Force a format instead of detecting it from the extension and content.")
+@click.option("--format", "fmt", type=click.Choice(list(FORMATS)), default=None,
+              help="Force a format instead of detecting it from the extension and content.")
 @click.option("--strict", is_flag=True, help="Stop at the first bad record (default: skip it and report it).")
 @index_option
 @model_option
 def ingest(paths, fmt, strict, index, model):
-    """Add PubMed XML, MEDLINE, RIS, BibTeX, PubMed CSV or JSON Lines files to a knowledge base.
+    """Add files or folders of literature to a knowledge base.
 
-    Records are matched by PMID, then DOI, then title; only new or changed text is embedded, and the
-    knowledge base is swapped in atomically.
+    Reads PubMed XML (EFetch exports, baseline and update files, whose DeleteCitation entries remove records),
+    full-text articles in JATS XML (PMC's .nxml) and text PDFs, MEDLINE, RIS, BibTeX, PubMed CSV and JSON Lines;
+    any of them may be gzipped (.gz). A folder is read with everything under it. Records are matched by PMID,
+    then DOI, then title (a full text and its PubMed record become one paper); only new or changed text is
+    embedded, and the knowledge base is swapped in atomically. Prints what each file added, updated, removed or
+    rejected.
 
     \b
-    Example:
+    Examples:
       checkpoint-qa ingest pubmed-export.xml my-library.ris --index ~/kb/melanoma
+      checkpoint-qa ingest ~/Zotero/storage/ ~/pubmed/baseline/
     """
     from .ingest import ingest as run_ingest
     settings = load_settings({"index": index, "model": model})
@@ -219,6 +226,9 @@ def _print_report(report) -> None:
                          ("truncated", report.truncated)):
         for line in lines:
             echo(f"{label}: {line}", err=True)
+    if len(report.files) > 1:
+        for file in report.files:
+            echo(f"  {file.line()}")
     echo(report.summary())
 
 

@@ -13,10 +13,10 @@ import fcntl
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 from .config import DEFAULT_MODEL, Settings, load_settings
-from .corpus.detect import read_items
+from .corpus.detect import read_items, supported
 from .corpus.merge import paper_keys
 from .corpus.identity import combine, conflict, explicit_id, title_key, title_link, trust
 from .corpus.records import Deletion, Rejected
@@ -37,6 +37,7 @@ class IngestReport:
     changes: tuple[str, ...] = ()      # "<id>: <fields> from <source id>" for every update
     duplicates: tuple[str, ...] = ()   # records kept apart that share a title or an identifier with another
     truncated: tuple[str, ...] = ()    # records whose text was cut to limits.MAX_TEXT_CHARS
+    files: tuple["FileReport", ...] = ()  # what each input file did, in the order read
 
     def summary(self) -> str:
         line = (f"added {self.added}, updated {self.updated}, unchanged {self.unchanged}, removed {self.removed}, "
@@ -48,6 +49,41 @@ class IngestReport:
         if self.build is not None:
             line += f"; {self.build.summary()}"
         return line
+
+
+@dataclass(frozen=True)
+class FileReport:
+    """One input file's effect: records added, updated or unchanged, records its deletions removed, items rejected."""
+
+    name: str
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    rejected: int = 0
+
+    def line(self) -> str:
+        counts = [f"{n} {label}" for n, label in ((self.added, "added"), (self.updated, "updated"),
+                                                   (self.unchanged, "unchanged"), (self.removed, "removed"),
+                                                   (self.rejected, "rejected")) if n]
+        return f"{self.name}: {', '.join(counts) or 'nothing read'}"
+
+
+def input_files(paths: Sequence[str | Path]) -> list[Path]:
+    """The files to read: each file given, and every supported file under each folder given (in name order)."""
+    files: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and supported(p))
+            if not found:
+                raise CorpusError(f"{path}: no files to ingest (PubMed XML, JATS, PDF, MEDLINE, RIS, BibTeX, CSV, "
+                                  "JSON Lines, each optionally .gz)")
+            files += found
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise CorpusError(f"{path}: no such file or folder")
+    return list(dict.fromkeys(files))
 
 
 @dataclass
@@ -144,53 +180,97 @@ class _Holdings:
         return replace(record, id=candidate, source_ids=tuple(dict.fromkeys((*record.source_ids, candidate))))
 
 
+class Upsert:
+    """Records merged into a knowledge base's holdings one file at a time, so each file's effect can be reported.
+
+    A record matched to one that an earlier file deleted brings it back (a later file re-adding a PMID wins).
+    """
+
+    def __init__(self, existing: Sequence[Record], strict: bool = False):
+        self.held = _Holdings(existing)
+        self.strict = strict
+        self.touched: set[int] = set()
+        self.doomed: set[int] = set()
+        self.changes: list[str] = []
+        self.duplicates: list[str] = []
+        self.rejected: list[Rejected] = []
+        self.added = self.updated = self.unchanged = 0
+
+    def add(self, incoming: Iterable[Record]) -> tuple[int, int, int]:
+        """Upsert ``incoming``; returns how many of them were added, changed a held record, or changed nothing.
+
+        The totals of the report count each held record once (an update after an add is still one addition);
+        these per-call counts say what this batch did."""
+        added = changed = same = 0
+        held = self.held
+        for record in incoming:
+            i, notes = held.match(record)
+            if i is None:
+                fresh = held.free_id(record)
+                i = held.add(fresh)
+                self.added += 1
+                added += 1
+                self.touched.add(i)
+                if notes:
+                    if self.strict:
+                        raise CorpusError(f"{record.id} ({record.title[:80]!r}) is a possible duplicate: "
+                                          f"{'; '.join(notes)} (--strict stops here; nothing was changed)")
+                    self.duplicates.append(f"{fresh.id} added apart: {'; '.join(notes)}")
+                continue
+            if i in self.doomed:  # deleted by an earlier file, brought back by this one
+                self.doomed.discard(i)
+                self.added += 1
+                added += 1
+            merged = combine(held.records[i], record)
+            if merged.changed and not _same(merged.record, held.records[i]):
+                self.changes.append(f"{held.records[i].id}: {', '.join(merged.changed)} from {record.id}"
+                                    + ("" if trust(record) >= trust(held.records[i]) else
+                                       " (filled in only: the record came from a less trusted source)"))
+                held.records[i] = merged.record
+                held.index(i)
+                changed += 1
+                if i not in self.touched:
+                    self.updated += 1
+            else:
+                same += 1
+                if i not in self.touched:
+                    self.unchanged += 1
+            self.touched.add(i)
+        return added, changed, same
+
+    def delete(self, pmids: Iterable[str]) -> int:
+        """Drop the records with these PMIDs (PubMed ``DeleteCitation``); returns how many were held."""
+        found = {i for pmid in pmids for i in self.held.by_key.get(f"pmid:{pmid}", ())} - self.doomed
+        self.doomed |= found
+        return len(found)
+
+    def remove(self, idents: Iterable[str]) -> int:
+        """Drop records by id, PMID or DOI; an identifier that matches nothing is reported as rejected."""
+        before = len(self.doomed)
+        for ident in idents:
+            i = _find(ident.strip(), self.held.records, self.held.by_key)
+            if i is None:
+                self.rejected.append(Rejected(ident, "no such record in the knowledge base"))
+            else:
+                self.doomed.add(i)
+        return len(self.doomed) - before
+
+    def result(self) -> tuple[list[Record], IngestReport]:
+        kept = [r for i, r in enumerate(self.held.records) if i not in self.doomed]
+        return kept, IngestReport(self.added, self.updated, self.unchanged, len(self.doomed), tuple(self.rejected),
+                                  changes=tuple(self.changes), duplicates=tuple(self.duplicates))
+
+
 def apply_changes(existing: Sequence[Record], incoming: Sequence[Record], deletions: Iterable[str] = (),
                   removals: Iterable[str] = (), strict: bool = False) -> tuple[list[Record], IngestReport]:
     """Upsert ``incoming`` into ``existing`` by the identity rules (``corpus.identity``), then drop deleted PMIDs
     and removed ids; return the records and a report of what changed. With ``strict``, a record that would be kept
     apart as a possible duplicate stops the ingest instead."""
-    held = _Holdings(existing)
-    added = updated = unchanged = 0
-    touched: set[int] = set()
-    changes: list[str] = []
-    duplicates: list[str] = []
-    for record in incoming:
-        i, notes = held.match(record)
-        if i is None:
-            fresh = held.free_id(record)
-            i = held.add(fresh)
-            added += 1
-            touched.add(i)
-            if notes:
-                if strict:
-                    raise CorpusError(f"{record.id} ({record.title[:80]!r}) is a possible duplicate: {'; '.join(notes)} "
-                                      "(--strict stops here; nothing was changed)")
-                duplicates.append(f"{fresh.id} added apart: {'; '.join(notes)}")
-            continue
-        merged = combine(held.records[i], record)
-        if merged.changed and not _same(merged.record, held.records[i]):
-            changes.append(f"{held.records[i].id}: {', '.join(merged.changed)} from {record.id}"
-                           + ("" if trust(record) >= trust(held.records[i]) else
-                              " (filled in only: the record came from a less trusted source)"))
-            held.records[i] = merged.record
-            held.index(i)
-            if i not in touched:
-                updated += 1
-        elif i not in touched:
-            unchanged += 1
-        touched.add(i)
-    records = held.records
-    rejected: list[Rejected] = []
-    doomed = {i for pmid in deletions for i in held.by_key.get(f"pmid:{pmid}", ())}
-    for ident in removals:
-        i = _find(ident.strip(), records, held.by_key)
-        if i is None:
-            rejected.append(Rejected(ident, "no such record in the knowledge base"))
-        else:
-            doomed.add(i)
-    kept = [r for i, r in enumerate(records) if i not in doomed]
-    return kept, IngestReport(added, updated, unchanged, len(doomed), tuple(rejected), changes=tuple(changes),
-                              duplicates=tuple(duplicates))
+    upsert = Upsert(existing, strict)
+    upsert.add(incoming)
+    upsert.delete(deletions)
+    upsert.remove(removals)
+    return upsert.result()
 
 
 def _find(ident: str, records: Sequence[Record], where: dict[str, list[int]]) -> int | None:
@@ -227,11 +307,9 @@ def _live(index_dir: Path) -> KnowledgeBase | None:
         return None
 
 
-def update_knowledge_base(index_dir: Path, records: Sequence[Record] = (), deletions: Iterable[str] = (),
-                          removals: Iterable[str] = (), model: str | None = None, encoder: Encoder | None = None,
-                          progress: bool = False, rejected: Sequence[Rejected] = (), strict: bool = False,
-                          truncated: Sequence[str] = ()) -> IngestReport:
-    """Apply record changes to the knowledge base at ``index_dir`` (created when missing)."""
+def _update(index_dir: Path, model: str | None, encoder: Encoder | None, progress: bool,
+            apply: Callable[[Sequence[Record]], tuple[list[Record], IngestReport]]) -> IngestReport:
+    """Under the folder's lock: load the live version, ``apply`` the changes to its records, build when any."""
     index_dir = Path(index_dir)
     with locked(index_dir):
         live = _live(index_dir)
@@ -240,8 +318,7 @@ def update_knowledge_base(index_dir: Path, records: Sequence[Record] = (), delet
             if live and chosen != live.model:
                 raise model_mismatch(index_dir, live.model, chosen)
             encoder = get_encoder(chosen)
-        kept, report = apply_changes(live.records if live else [], records, deletions, removals, strict)
-        report = replace(report, rejected=tuple(rejected) + report.rejected, truncated=tuple(truncated))
+        kept, report = apply(live.records if live else [])
         if not (report.added or report.updated or report.removed):
             return report
         if not kept:
@@ -250,14 +327,51 @@ def update_knowledge_base(index_dir: Path, records: Sequence[Record] = (), delet
         return replace(report, build=build(kept, index_dir, encoder, progress=progress, live=live))
 
 
+def update_knowledge_base(index_dir: Path, records: Sequence[Record] = (), deletions: Iterable[str] = (),
+                          removals: Iterable[str] = (), model: str | None = None, encoder: Encoder | None = None,
+                          progress: bool = False, rejected: Sequence[Rejected] = (), strict: bool = False,
+                          truncated: Sequence[str] = ()) -> IngestReport:
+    """Apply record changes to the knowledge base at ``index_dir`` (created when missing)."""
+    def apply(existing: Sequence[Record]) -> tuple[list[Record], IngestReport]:
+        kept, report = apply_changes(existing, records, deletions, removals, strict)
+        return kept, replace(report, rejected=tuple(rejected) + report.rejected, truncated=tuple(truncated))
+    return _update(index_dir, model, encoder, progress, apply)
+
+
+def _upsert_files(files: Sequence[Path], fmt: str | None, strict: bool, progress: bool):
+    """An ``apply`` for ``_update``: read each file and upsert its records, noting what each file did."""
+    def apply(existing: Sequence[Record]) -> tuple[list[Record], IngestReport]:
+        upsert, reports, rejected, truncated = Upsert(existing, strict), [], [], []
+        bar = None
+        if progress:
+            from tqdm import tqdm
+            bar = tqdm(total=len(files), desc="ingesting", unit=" file", leave=False)
+        for path in files:
+            batch = collect([path], fmt, strict)
+            added, updated, unchanged = upsert.add(batch.records)
+            removed = upsert.delete(batch.deletions)
+            reports.append(FileReport(path.name, added, updated, unchanged, removed, len(batch.rejected)))
+            rejected += batch.rejected
+            truncated += batch.truncated
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix_str(reports[-1].line()[:60])
+        if bar is not None:
+            bar.close()
+        kept, report = upsert.result()
+        return kept, replace(report, rejected=tuple(rejected) + report.rejected, truncated=tuple(truncated),
+                             files=tuple(reports))
+    return apply
+
+
 def ingest(paths: Sequence[str | Path], index: str | Path | None = None, fmt: str | None = None,
            strict: bool = False, model: str | None = None, encoder: Encoder | None = None,
            settings: Settings | None = None, progress: bool = False) -> IngestReport:
-    """Parse ``paths`` (any supported format) and add their records to a knowledge base."""
+    """Parse ``paths`` (files of any supported format, or folders of them) and add their records to a knowledge
+    base, file by file: the report says what each file added, updated, removed or rejected."""
     settings = settings or load_settings({"index": index, "model": model})
-    batch = collect(paths, fmt, strict, progress)
-    return update_knowledge_base(settings.index_dir, batch.records, batch.deletions, (), settings.model, encoder,
-                                 progress, batch.rejected, strict, batch.truncated)
+    files = input_files(paths)
+    return _update(settings.index_dir, settings.model, encoder, progress, _upsert_files(files, fmt, strict, progress))
 
 
 def remove(ids: Sequence[str], index: str | Path | None = None, settings: Settings | None = None,

@@ -21,6 +21,8 @@ MAX_RECORDS_PER_FILE = 2_000_000
 # Files, by format (bytes read; for .gz the decompressed bytes)
 MAX_FILE_BYTES = {
     "pubmed-xml": 2 * GIB,       # a PubMed baseline file is 0.1-0.5 GB unpacked
+    "jats": 256 * MIB,           # one article is 0.05-2 MB; a <pmc-articleset> may hold many
+    "pdf": 256 * MIB,            # pypdf reads the whole file
     "jsonl": 2 * GIB,
     "medline": 512 * MIB,
     "csv": 512 * MIB,

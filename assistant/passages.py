@@ -8,6 +8,9 @@ limit, so no text is cut: on SciFact, 150 words alone overran 256 tokens in 21% 
 raised dense nDCG@10 from 0.653 to 0.665 (bf16). The sentences of all records are counted in one call to the
 tokenizer. Search runs over passages and returns each paper once, with its best passage.
 
+A full text (a record with ``parts``) is split part by part: no window crosses from one section or page into the
+next, and each passage carries the section (and PDF page) it lies in, so a quote can be cited as "Results, p. 4".
+
 No passage is longer than ``limits.MAX_PASSAGE_CHARS``, and text without sentence breaks is cut into bounded
 pieces first (``text``), so one huge record cannot become one huge passage that every hit and answer would carry.
 """
@@ -20,16 +23,29 @@ from typing import Iterable, Sequence
 from .limits import MAX_PASSAGE_CHARS
 from .text import sentence_spans
 from .token_budget import TokenBudget
-from .types import Passage, Record
+from .types import Part, Passage, Record
 
 MAX_WORDS = 150
 
 
+def _groups(record: Record) -> list[tuple[Part | None, list[tuple[int, int]]]]:
+    """The record's sentence spans, grouped by the part (section, page) they lie in; one group without a part for an
+    abstract."""
+    if not record.text:
+        return []
+    parts = record.parts
+    if not parts:
+        return [(None, sentence_spans(record.text))]
+    return [(part, [(part.start + a, part.start + b) for a, b in sentence_spans(record.text[part.start:part.end])])
+            for part in parts]
+
+
 def _windows(record: Record, spans: Sequence[tuple[int, int]], max_words: int, tokens: Sequence[float],
-             room: float) -> list[Passage]:
+             room: float, part: Part | None = None, ordinal: int = 0) -> list[Passage]:
     """Windows of whole sentences within ``max_words`` words and ``room`` tokens (``tokens`` per sentence); a
-    sentence too long for either is a window of its own."""
+    sentence too long for either is a window of its own. Ordinals count on from ``ordinal``."""
     passages: list[Passage] = []
+    where = {"section": part.section, "page": part.page} if part else {}
     words = [len(record.text[a:b].split()) for a, b in spans]
     i = 0
     while i < len(spans):
@@ -42,7 +58,8 @@ def _windows(record: Record, spans: Sequence[tuple[int, int]], max_words: int, t
             used += tokens[j]
             j += 1
         start, end = spans[i][0], spans[j - 1][1]
-        passages.append(Passage(record.id, len(passages), record.title, record.text[start:end], start, end))
+        passages.append(Passage(record.id, ordinal + len(passages), record.title, record.text[start:end], start, end,
+                                **where))
         if j >= len(spans):
             break
         i = max(j - 1, i + 1)  # one sentence of overlap
@@ -57,23 +74,27 @@ def record_passages(record: Record, max_words: int = MAX_WORDS, budget: TokenBud
 def split_records(records: Iterable[Record], max_words: int = MAX_WORDS, budget: TokenBudget | None = None) \
         -> list[Passage]:
     records = list(records)
-    spans = [sentence_spans(r.text) if r.text else [] for r in records]
+    groups = [_groups(r) for r in records]
     counts = None
     if budget is not None:
         pieces = []
-        for record, sentences in zip(records, spans):
+        for record, found in zip(records, groups):
             if record.text:  # the encoder reads "Title. text": the title's tokens, then the sentences'
                 pieces.append(f"{record.title}." if record.title else "")
-                pieces.extend(record.text[a:b] for a, b in sentences)
+                pieces.extend(record.text[a:b] for _, spans in found for a, b in spans)
         counts = iter(budget.count(pieces))
     passages: list[Passage] = []
-    for record, sentences in zip(records, spans):
+    for record, found in zip(records, groups):
         if not record.text:
             passages.append(Passage(record.id, 0, record.title, "", subjects="; ".join(record.subjects)))
-        elif counts is None:  # words alone
-            passages.extend(_windows(record, sentences, max_words, [0] * len(sentences), math.inf))
-        else:
-            title = next(counts)
-            tokens = [next(counts) for _ in sentences]
-            passages.extend(_windows(record, sentences, max_words, tokens, budget.room - title))
+            continue
+        title = next(counts) if counts is not None else 0.0
+        mine: list[Passage] = []
+        for part, spans in found:
+            if not spans:
+                continue
+            tokens = [next(counts) for _ in spans] if counts is not None else [0.0] * len(spans)
+            room = budget.room - title if budget is not None else math.inf
+            mine.extend(_windows(record, spans, max_words, tokens, room, part, len(mine)))
+        passages.extend(mine)
     return passages

@@ -75,17 +75,17 @@ def gap_line(gaps) -> str:
 
 
 def _links(record) -> str:
-    """PubMed and DOI links, else the source's URL; hrefs come from ``Record.link``'s checks, never raw fields."""
+    """PubMed, PMC and DOI links, else the source's URL under its site's name; hrefs come from ``Record.link``'s
+    checks, never raw fields."""
     out = []
-    if record.pmid and record.pmid.isascii() and record.pmid.isdigit():
-        out.append(f'<a href="https://pubmed.ncbi.nlm.nih.gov/{record.pmid}/" target="_blank" '
-                   f'rel="noopener noreferrer">PubMed {record.pmid}</a>')
-    if record.doi:
-        doi_only = replace(record, pmid=None)
-        out.append(f'<a href="{html.escape(doi_only.link)}" target="_blank" '
-                   f'rel="noopener noreferrer">DOI {html.escape(record.doi)}</a>')
+    for kept in (replace(record, doi=None, url=None, extra={}), replace(record, pmid=None, doi=None, url=None),
+                 replace(record, pmid=None, extra={}, url=None)):  # PubMed, then PMC, then DOI
+        if kept.link:
+            out.append(f'<a href="{html.escape(kept.link)}" target="_blank" rel="noopener noreferrer">'
+                       f'{html.escape(kept.link_label)}</a>')
     if not out and record.link:
-        out.append(f'<a href="{html.escape(record.link)}" target="_blank" rel="noopener noreferrer">link</a>')
+        out.append(f'<a href="{html.escape(record.link)}" target="_blank" rel="noopener noreferrer">'
+                   f'{html.escape(record.link_label)}</a>')
     return " · ".join(out)
 
 
@@ -109,10 +109,12 @@ EVIDENCE_LABELS = {"abstract": "abstract sentence", "full_text": "full-text sent
 
 
 def source_card(n: int, record, quote: str, score: float | None = None, evidence: str = "abstract",
-                relevance: float | None = None) -> str:
+                relevance: float | None = None, place: str = "") -> str:
+    """One numbered source: title, authors/year/journal, what the quote is and where it sits in a full text
+    ("Results, p. 4"), the quote highlighted in its context, and the links."""
     e = html.escape
     meta = " · ".join(e(str(x)) for x in (record.short_authors, record.year, record.journal) if x)
-    kind = e(EVIDENCE_LABELS.get(evidence, evidence))
+    kind = e(EVIDENCE_LABELS.get(evidence, evidence) + (f" · {place}" if place else ""))
     score_html = f'<span class="cqa-score">match {score:.2f}</span>' if score is not None else ""
     if relevance is not None:
         score_html += f' <span class="cqa-score">relevance {relevance:.2f}</span>'
@@ -139,8 +141,8 @@ def sources_html(answer: Answer | None) -> str:
                 + "; ".join(html.escape(h.record.title) for h in answer.hits[:3]) + "</div>") if answer.hits else \
             '<div class="cqa-empty">No sources.</div>'
     scores = {h.record.id: h.dense_score for h in answer.hits}
-    cards = "".join(source_card(c.n, c.record, c.quote, scores.get(c.record.id), c.evidence, c.relevance)
-                    for c in answer.sources)
+    cards = "".join(source_card(c.n, c.record, c.quote, scores.get(c.record.id), c.evidence, c.relevance,
+                                c.place) for c in answer.sources)
     if answer.refused:
         cards = '<div class="cqa-empty">No source answers this question. Closest matches:</div>' + cards
     return cards

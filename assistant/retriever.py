@@ -77,6 +77,10 @@ def check_query(query: str) -> str:
     return query
 
 
+# passages of a full text whose sentences may be quoted: the closest by meaning, and the best by BM25 when another
+FULL_TEXT_PASSAGES = 4
+
+
 def best_per_record(passage_rows: np.ndarray, scores: np.ndarray, passage_record: np.ndarray,
                     depth: int) -> list[tuple[int, int, float]]:
     """``(record_row, passage_row, score)`` for the ``depth`` best papers, from passages sorted by score."""
@@ -276,16 +280,22 @@ class Retriever:
              sparse_score: float | None, sparse_row: int | None, wanted: frozenset[str] | None) -> Hit:
         kb = self.kb
         rows = kb.passage_rows(record_row)
-        dense_score = None
+        dense_score, others = None, ()
         if vector is not None:
             cosines = np.asarray(kb.vectors[rows]) @ vector
-            best = int(rows[int(np.argmax(cosines))])
-            dense_score = float(cosines.max())
+            order = np.argsort(-cosines, kind="stable")
+            best = int(rows[order[0]])
+            dense_score = float(cosines[order[0]])
+            if kb.records[record_row].parts:  # a full text: what else in it is close to the question, in words too
+                chosen = [int(rows[i]) for i in order[1:FULL_TEXT_PASSAGES]]
+                if sparse_row is not None and sparse_row != best and sparse_row not in chosen:
+                    chosen.append(sparse_row)
+                others = tuple(kb.passages[i] for i in chosen)
         else:
             best = sparse_row if sparse_row is not None else int(rows[0])
         passage = kb.passages[best]
         return Hit(rank, float(score), kb.records[record_row], passage, dense_score, sparse_score,
-                   wanted or frozenset())
+                   wanted or frozenset(), others)
 
     def _mmr(self, ranked: list[tuple[int, float]], vector: np.ndarray, k: int, trade_off: float) \
             -> list[tuple[int, float]]:

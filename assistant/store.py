@@ -86,6 +86,10 @@ def _passage_row(p: Passage) -> dict:
            "end": p.end}
     if p.subjects:
         row["subjects"] = p.subjects
+    if p.section:
+        row["section"] = p.section
+    if p.page is not None:
+        row["page"] = p.page
     return row
 
 

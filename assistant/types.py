@@ -7,13 +7,44 @@ speaks the same schema.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Mapping
 from urllib.parse import quote, urlsplit
 
-RECORD_TYPES = ("abstract", "reference_title", "title")
+RECORD_TYPES = ("full_text", "abstract", "reference_title", "title")
 SUBJECT_FIELDS = ("topics", "keywords", "mesh_terms")
+
+
+SITE_NAMES = {"pubmed.ncbi.nlm.nih.gov": "PubMed", "pmc.ncbi.nlm.nih.gov": "PMC", "www.ncbi.nlm.nih.gov": "NCBI",
+              "europepmc.org": "Europe PMC", "api.semanticscholar.org": "Semantic Scholar",
+              "www.semanticscholar.org": "Semantic Scholar", "doi.org": "DOI", "dx.doi.org": "DOI",
+              "link.springer.com": "Springer", "www.cell.com": "Cell Press", "www.nature.com": "Nature",
+              "www.science.org": "Science", "www.thelancet.com": "The Lancet", "www.nejm.org": "NEJM"}
+
+
+def site_name(url: str) -> str:
+    """A link's site as a reader knows it ("Europe PMC", "Semantic Scholar"), else its host without ``www.``."""
+    host = (urlsplit(url).hostname or "").lower()
+    return SITE_NAMES.get(host) or host.removeprefix("www.") or "link"
+
+
+@dataclass(frozen=True)
+class Part:
+    """A stretch of a full text: ``text[start:end]`` lies in ``section`` (a heading, "Abstract", "Figure 2") and,
+    for a PDF, on ``page``. A record keeps its parts as ``extra["parts"]`` (plain dicts, as stored)."""
+
+    start: int
+    end: int
+    section: str = ""
+    page: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        row: dict[str, Any] = {"start": self.start, "end": self.end, "section": self.section}
+        if self.page is not None:
+            row["page"] = self.page
+        return row
 
 
 @dataclass(frozen=True)
@@ -39,11 +70,13 @@ class Record:
 
     @property
     def link(self) -> str | None:
-        """The most checkable link: PubMed, then DOI, then the source's URL. Checked again here, whatever the
-        ingest let through: a PMID must be digits, a DOI is percent-encoded, a URL must be http(s); characters
+        """The most checkable link: PubMed, then PMC, then DOI, then the source's URL. Checked again here, whatever
+        the ingest let through: a PMID must be digits, a DOI is percent-encoded, a URL must be http(s); characters
         that could end a Markdown or HTML link are percent-encoded."""
         if self.pmid and self.pmid.isascii() and self.pmid.isdigit():
             return f"https://pubmed.ncbi.nlm.nih.gov/{self.pmid}/"
+        if self.pmcid:
+            return f"https://pmc.ncbi.nlm.nih.gov/articles/{self.pmcid}/"
         if self.doi:
             return "https://doi.org/" + quote(self.doi.strip(), safe="/:;.-_")
         if self.url:
@@ -52,6 +85,44 @@ class Record:
             if parts.scheme.lower() in ("http", "https") and parts.netloc and url.isprintable():
                 return quote(url, safe=":/?#&=%;@+,.~-_!$*")
         return None
+
+    @property
+    def pmcid(self) -> str | None:
+        value = str(self.extra.get("pmcid") or "").strip().upper()
+        value = value if value.startswith("PMC") else f"PMC{value}" if value else ""
+        return value if value[3:].isascii() and value[3:].isdigit() else None
+
+    @property
+    def link_label(self) -> str:
+        """What ``link`` is, in words a reader trusts: "PubMed 123", "PMC456", "DOI 10...", or the site's name."""
+        link = self.link
+        if link is None:
+            return ""
+        if link.startswith("https://pubmed.ncbi.nlm.nih.gov/"):
+            return f"PubMed {self.pmid}"
+        if self.pmcid and link.startswith("https://pmc.ncbi.nlm.nih.gov/"):
+            return self.pmcid
+        if self.doi and link.startswith("https://doi.org/"):
+            return f"DOI {self.doi}"
+        return site_name(link)
+
+    @property
+    def parts(self) -> tuple[Part, ...]:
+        """Where the sections (and pages) of a full text lie in ``text``; empty for an abstract or a title."""
+        rows = self.extra.get("parts") or ()
+        return tuple(Part(int(r["start"]), int(r["end"]), str(r.get("section") or ""),
+                          int(r["page"]) if r.get("page") is not None else None) for r in rows)
+
+    def part_at(self, offset: int) -> Part | None:
+        """The part that holds character ``offset`` of ``text``."""
+        return next((p for p in self.parts if p.start <= offset < p.end), None)
+
+    def place_of(self, quote: str) -> Part | None:
+        """The part a verbatim quote of ``text`` comes from, or ``None`` (no parts, or not found)."""
+        if not quote or "parts" not in self.extra:
+            return None
+        at = self.text.find(quote)
+        return self.part_at(at) if at >= 0 else None
 
     @property
     def subjects(self) -> tuple[str, ...]:
@@ -73,9 +144,12 @@ class Record:
     def short_authors(self) -> str:
         """Up to three authors, then ``et al.``"""
         names = [n for n in (a.strip() for a in self.authors.split(",")) if n and not n.startswith("et al")]
-        if not names:
-            return ""
-        return ", ".join(names[:3]) + (", et al." if len(names) > 3 or "et al" in self.authors else "")
+        more = len(names) > 3 or "et al" in self.authors
+        names = [re.sub(r"\s+et al\.?$", "", n) for n in names[:3]]
+        names = [n for n in names if n]
+        if not more or not names:
+            return ", ".join(names)
+        return ", ".join(names) + (" et al." if len(names) == 1 else ", et al.")
 
     def bibliographic(self) -> dict[str, Any]:
         """The fields every front end shows for a paper: id, type, title, authors, journal, year, doi, pmid, url."""
@@ -123,7 +197,8 @@ class Passage:
 
     ``start`` and ``end`` locate ``body`` inside the record's text (``-1`` for the title-only passage), so any
     quote taken from a passage is verbatim source text. A title-only passage also carries its record's subject
-    terms (``subjects``): for a paper known by its title alone, they are most of what says what it is about.
+    terms (``subjects``): for a paper known by its title alone, they are most of what says what it is about. A
+    passage of a full text lies inside one ``section`` and starts on ``page`` (PDFs).
     """
 
     record_id: str
@@ -133,6 +208,8 @@ class Passage:
     start: int = -1
     end: int = -1
     subjects: str = ""
+    section: str = ""
+    page: int | None = None
 
     @property
     def text(self) -> str:
@@ -163,6 +240,12 @@ class Hit:
     dense_score: float | None = None
     sparse_score: float | None = None
     terms: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+    others: tuple[Passage, ...] = field(default=(), repr=False, compare=False)  # a full text's next-best passages
+
+    @property
+    def passages(self) -> tuple[Passage, ...]:
+        """The passages an answer may quote from: the best one, then (for a full text) the next closest."""
+        return (self.passage, *self.others)
 
     @cached_property
     def matches(self) -> tuple[str, ...]:
@@ -173,7 +256,8 @@ class Hit:
         def rounded(x):
             return None if x is None else round(float(x), 4)
         return {"rank": self.rank, "score": rounded(self.score), **self.record.bibliographic(),
-                "text": self.passage.matched_text, "matches": list(self.matches),
+                "text": self.passage.matched_text, "section": self.passage.section or None,
+                "page": self.passage.page, "matches": list(self.matches),
                 "dense_score": rounded(self.dense_score), "sparse_score": rounded(self.sparse_score)}
 
 
@@ -196,10 +280,33 @@ class Citation:
     relevance: float | None = None
     support: float | None = None
 
+    @property
+    def section(self) -> str:
+        """The full-text section the quote comes from ("Results"), or ``""``."""
+        part = self.record.place_of(self.quote)
+        return part.section if part else ""
+
+    @property
+    def page(self) -> int | None:
+        """The PDF page the quote starts on, or ``None``."""
+        part = self.record.place_of(self.quote)
+        return part.page if part else None
+
+    @property
+    def place(self) -> str:
+        """Where the quote sits, as a reader would cite it: ``Results, p. 4`` (empty for an abstract)."""
+        part = self.record.place_of(self.quote)
+        if part is None:
+            return ""
+        section = "" if part.section == "Abstract" and self.evidence == "abstract" else part.section
+        return ", ".join(bit for bit in (section, f"p. {part.page}" if part.page else "") if bit)
+
     def to_dict(self) -> dict[str, Any]:
         def rounded(x):
             return None if x is None else round(float(x), 4)
+        part = self.record.place_of(self.quote)
         return {"n": self.n, **self.record.bibliographic(), "quote": self.quote, "evidence": self.evidence,
+                "section": part.section or None if part else None, "page": part.page if part else None,
                 "relevance": rounded(self.relevance), "support": rounded(self.support)}
 
     def reference_line(self) -> str:

@@ -4,6 +4,7 @@ the project's own error, and never change what the knowledge base already holds 
 ``make test`` runs a bounded number of examples; ``make fuzz`` (``HYPOTHESIS_PROFILE=long``) runs many more.
 """
 
+import gzip
 import json
 import os
 import random
@@ -19,6 +20,7 @@ from assistant.corpus.records import Deletion, Rejected
 from assistant.errors import AssistantError
 from assistant.ingest import apply_changes
 from assistant.types import Record
+from sample_files import jats_article, write_article_pdf
 
 settings.register_profile("default", max_examples=40, deadline=None,
                           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -30,7 +32,18 @@ FIXTURES = Path(__file__).parent / "fixtures"
 SAMPLES = {"pubmed-xml": "pubmed_efetch.xml", "medline": "medline.nbib", "ris": "library.ris", "bibtex": "library.bib",
            "csv": "pubmed.csv"}
 EXTENSIONS = {"pubmed-xml": ".xml", "medline": ".nbib", "ris": ".ris", "bibtex": ".bib", "csv": ".csv",
-              "jsonl": ".jsonl"}
+              "jsonl": ".jsonl", "jats": ".nxml", "pdf": ".pdf"}
+
+
+def _sample(fmt: str, tmp_path: Path) -> bytes:
+    """A real file of ``fmt``: a fixture, or one the tests write (JATS, PDF, gzipped PubMed XML)."""
+    if fmt == "jats":
+        return jats_article().encode()
+    if fmt == "pdf":
+        return write_article_pdf(tmp_path / "sample.pdf").read_bytes()
+    if fmt == "pubmed-xml.gz":
+        return gzip.compress((FIXTURES / SAMPLES["pubmed-xml"]).read_bytes())
+    return (FIXTURES / SAMPLES[fmt]).read_bytes()
 HELD = [Record("pmid:27433843", "title", "Mutations associated with acquired resistance to PD-1 blockade in melanoma",
                authors="Zaretsky JM", journal="N Engl J Med", year=2016, pmid="27433843",
                extra={"topics": ["B2M"]}, source_ids=("pmid:27433843",)),
@@ -91,12 +104,14 @@ def test_arbitrary_bytes_give_records_or_rejections(tmp_path, fmt, data):
     _items(path, None)
 
 
-@pytest.mark.parametrize("fmt", sorted(SAMPLES))
+@pytest.mark.parametrize("fmt", sorted(SAMPLES) + ["jats", "pdf", "pubmed-xml.gz"])
 @given(seed=st.integers(0, 2**32 - 1))
 def test_mutated_real_files_give_records_or_rejections(tmp_path, fmt, seed):
-    path = tmp_path / f"mutated{EXTENSIONS[fmt]}"
-    path.write_bytes(_mutate((FIXTURES / SAMPLES[fmt]).read_bytes(), random.Random(seed)))
-    _held_unchanged(_items(path, fmt))
+    inner = fmt.removesuffix(".gz")
+    path = tmp_path / f"mutated{EXTENSIONS[inner]}{'.gz' if fmt.endswith('.gz') else ''}"
+    path.write_bytes(_mutate(_sample(fmt, tmp_path), random.Random(seed)))
+    _held_unchanged(_items(path, inner))
+    _items(path, None)
 
 
 _values = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=50),

@@ -16,11 +16,10 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from ..encoders import Encoder
-from ..text import sentences
 from ..types import Hit
-from .guard import looks_like_instruction
 from .relevance import (PAPER_BIAS, PAPER_MIN_PROBABILITY, PAPER_WEIGHTS, RELEVANCE_THRESHOLD, Question,
                         evidence_score, is_relevant, paper_probability, standalone, usable)
+from .verify import evidence_sentences
 
 
 @dataclass(frozen=True)
@@ -43,12 +42,13 @@ def cite(sentence: str, n: int) -> str:
 
 
 def _candidates(hit: Hit) -> list[tuple[int, int, str, str]]:
-    """``(position, count, shown, quote)`` for each sentence of the hit's text that can be a finding."""
-    found = sentences(hit.record.text) if hit.record.text else []
+    """``(position, count, shown, quote)`` for each sentence of the hit's text that can be a finding: the abstract,
+    or for a full text the passage retrieval matched (``verify.evidence_sentences``)."""
+    found = evidence_sentences(hit.record, hit.passages) if hit.record.text else []
     out = []
     for i, quote in enumerate(found):
         shown = standalone(quote)
-        if usable(shown) and not looks_like_instruction(quote):
+        if usable(shown):
             out.append((i, len(found), shown, quote))
     return out
 

@@ -24,7 +24,7 @@ import numpy as np
 from ..encoders import Encoder
 from ..synonyms import SynonymTable
 from ..text import content_words, sentence_spans, sentences
-from ..types import Citation, Hit, Record, SentenceCheck
+from ..types import Citation, Hit, Passage, Record, SentenceCheck
 from .guard import looks_like_instruction
 from .relevance import Question, is_relevant
 from .terms import unknown_names
@@ -64,18 +64,22 @@ def _numbers(group: str) -> list[int]:
     return out
 
 
-def evidence_sentences(record: Record) -> list[str]:
-    """What may support a claim: the abstract's sentences, or the title of a paper that has no text;
-    instruction-like text excluded."""
-    found = sentences(record.text) if record.text else [record.title]
+def evidence_sentences(record: Record, passages: Sequence[Passage] = ()) -> list[str]:
+    """What may support a claim: the abstract's sentences, the retrieved passages' sentences for a full text (which
+    has hundreds), or the title of a paper that has no text; instruction-like text excluded."""
+    if record.parts and any(p.body for p in passages):
+        found = list(dict.fromkeys(s for p in passages if p.body for s in sentences(p.body)))
+    else:
+        found = sentences(record.text) if record.text else [record.title]
     return [s for s in found if s and not looks_like_instruction(s)]
 
 
 def evidence_kind(record: Record, quote: str) -> str:
-    """``title``, ``full_text`` or ``abstract``: what a quote is."""
+    """``title``, ``full_text`` or ``abstract``: what a quote is (a full text's abstract is an abstract)."""
     if not record.text or quote == record.title:
         return "title"
-    return "full_text" if record.type == "full_text" or record.extra.get("sections") else "abstract"
+    part = record.place_of(quote)
+    return "full_text" if part is not None and part.section != "Abstract" else "abstract"
 
 
 class Verifier:
@@ -95,9 +99,10 @@ class Verifier:
             self._vectors.update(zip(missing, self.encoder.encode_batch(missing)))
         return np.vstack([self._vectors[t] for t in texts])
 
-    def support(self, claim: str, record: Record) -> tuple[bool, str, float]:
-        """Whether ``record`` supports ``claim``, with the best supporting sentence and its score."""
-        candidates = evidence_sentences(record)
+    def support(self, claim: str, record: Record, passages: Sequence[Passage] = ()) -> tuple[bool, str, float]:
+        """Whether ``record`` (for a full text, its retrieved ``passages``) supports ``claim``, with the best
+        supporting sentence and its score."""
+        candidates = evidence_sentences(record, passages)
         words = content_words(claim)
         if not candidates or len(words) < 2:
             return False, "", 0.0
@@ -136,7 +141,7 @@ class Verifier:
                     if not 1 <= n <= len(sources):
                         problems.append(f"unknown source [{n}] in: {claim}")
                         continue
-                    ok, quote, score = self._check(claim, sources[n - 1].record, names, problems, n)
+                    ok, quote, score = self._check(claim, sources[n - 1], names, problems, n)
                     if not ok:
                         continue
                     kept.append(n)
@@ -187,9 +192,9 @@ class Verifier:
             return None
         return question.relevance(claim, self.encode([claim])[0])
 
-    def _check(self, claim: str, record: Record, names: bool, problems: list[str], n: int) \
-            -> tuple[bool, str, float]:
-        ok, quote, score = self.support(claim, record)
+    def _check(self, claim: str, hit: Hit, names: bool, problems: list[str], n: int) -> tuple[bool, str, float]:
+        record = hit.record
+        ok, quote, score = self.support(claim, record, hit.passages)
         if not ok:
             problems.append(f"source [{n}] does not support: {claim}")
             return False, quote, score
@@ -203,7 +208,7 @@ class Verifier:
     def _attribute(self, claim: str, sources: Sequence[Hit], names: bool) -> tuple[int, float, str] | None:
         best = None
         for n, hit in enumerate(sources, start=1):
-            ok, quote, score = self._check(claim, hit.record, names, [], n)
+            ok, quote, score = self._check(claim, hit, names, [], n)
             if ok and (best is None or score > best[1]):
                 best = (n, score, quote)
         return best

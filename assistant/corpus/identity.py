@@ -11,7 +11,9 @@ Identity never guesses:
   Anything less certain is kept as two records and reported as a possible duplicate: a duplicate can be removed, two
   papers merged into one cannot be told apart afterwards.
 
-Merging keeps every field that either side has. Where both have a value, the more trusted source wins: NCBI's own
+Merging keeps every field that either side has. A full text (a record with ``parts``) and an abstract of the same
+paper merge into the full text: its text holds the abstract too, and ``parts`` locate its sections in that text,
+so text and parts always come from one side, whatever the order of ingestion. Where both have a value, the more trusted source wins: NCBI's own
 records (PubMed XML, MEDLINE, by PMID) and the curated corpus a knowledge base was built from outrank files a user
 adds (RIS, BibTeX, CSV, JSON Lines, uploads); between equals the newer value wins. The merged record keeps the old
 id, so ids are stable across ingests.
@@ -54,7 +56,7 @@ def explicit_id(record: Record) -> str | None:
 
 
 def identified(record: Record) -> bool:
-    return bool(record.pmid or record.doi)
+    return bool(record.pmid or record.doi or record.pmcid)
 
 
 def conflict(a: Record, b: Record) -> str | None:
@@ -63,6 +65,8 @@ def conflict(a: Record, b: Record) -> str | None:
         return f"different PMIDs ({a.pmid}, {b.pmid})"
     if a.doi and b.doi and doi_key(a.doi) != doi_key(b.doi):
         return f"different DOIs ({a.doi}, {b.doi})"
+    if a.pmcid and b.pmcid and a.pmcid != b.pmcid:
+        return f"different PMCIDs ({a.pmcid}, {b.pmcid})"
     return None
 
 
@@ -111,6 +115,17 @@ def _merge_value(old: Any, new: Any, new_wins: bool) -> Any:
     return new if new_wins else old
 
 
+def _text_side(old: Record, new: Record, new_wins: bool) -> Record:
+    """Whose text the merged record keeps: a full text over an abstract, then the longer-trusted rule."""
+    if bool(old.parts) != bool(new.parts):
+        return old if old.parts else new
+    if not new.text:
+        return old
+    if not old.text:
+        return new
+    return new if new_wins else old
+
+
 def combine(old: Record, new: Record) -> Merged:
     """``new`` merged into ``old``: nothing either has is lost, the old id is kept, trust decides conflicts."""
     new_wins = trust(new) >= trust(old)
@@ -121,13 +136,19 @@ def combine(old: Record, new: Record) -> Merged:
         values["doi"] = old.doi
     extra = dict(old.extra)
     for key, value in new.extra.items():
-        extra[key] = _merge_value(extra.get(key), value, new_wins)
+        if key != "parts":
+            extra[key] = _merge_value(extra.get(key), value, new_wins)
+    text_from = _text_side(old, new, new_wins)
+    values["text"] = text_from.text
+    extra.pop("parts", None)
+    if "parts" in text_from.extra:
+        extra["parts"] = text_from.extra["parts"]
     if not new_wins:  # the merged record stays as trusted as the stronger copy
         extra.pop("origin", None)
         if "origin" in old.extra:
             extra["origin"] = old.extra["origin"]
     extra.pop("merged_types", None)
-    kind = "abstract" if values["text"] else old.type
+    kind = ("full_text" if "parts" in extra else "abstract") if values["text"] else old.type
     merged = replace(old, type=kind, extra=extra, source_ids=tuple(dict.fromkeys(old.source_ids + new.source_ids)),
                      **values)
     changed = tuple(name for name in (*_MERGED_FIELDS, "type") if getattr(merged, name) != getattr(old, name))

@@ -12,14 +12,16 @@ from typing import Any, Iterator
 
 from ..errors import CorpusError
 from ..types import RECORD_TYPES, Record
-from .records import Rejected, clean_doi, clean_pmid, clean_url, clip_text, field_problem, identifier_problem
+from .records import (Rejected, clean_doi, clean_pmid, clean_url, clip_parts, clip_text, field_problem,
+                      identifier_problem, normalise_authors, parts_problem)
 from .source import open_text
 
 CORE_FIELDS = {"id", "type", "title", "text", "authors", "journal", "year", "doi", "pmid", "url"}
 EXTRA_FIELDS = {
     "ref_number", "cited_by", "cited_in_review_ref", "topics", "keywords", "source", "license", "volume", "issue",
     "pages", "pub_date", "mesh_terms", "publication_types", "language", "sections", "citation", "pmcid",
-    "merged_types", "source_ids", "origin", "truncated_from",
+    "merged_types", "source_ids", "origin", "truncated_from", "parts",
+    "page_count",
 }
 KNOWN_FIELDS = CORE_FIELDS | EXTRA_FIELDS
 
@@ -62,16 +64,25 @@ def record_from_json(data: Any, where: str) -> Record:
                                      _clean_str(data.get("url"))))
     if problem:
         raise CorpusError(f"{where}: {problem}")
-    text, original = clip_text((data.get("text") or "").strip())
+    text = data.get("text") or ""
+    if data.get("parts") is not None:
+        problem = parts_problem(data["parts"], len(text))
+        if problem:
+            raise CorpusError(f"{where}: {problem}")
+    else:
+        text = text.strip()  # offsets of parts point into the text as given
+    text, original = clip_text(text)
     extra = {k: v for k, v in data.items() if k in EXTRA_FIELDS and k != "source_ids" and v is not None}
     if original:
         extra["truncated_from"] = original
+    if extra.get("parts"):
+        extra["parts"] = clip_parts(extra["parts"], len(text))
     return Record(
         id=str(data["id"]).strip(),
         type=data["type"],
         title=" ".join(str(data["title"]).split()),
         text=text,
-        authors=_clean_str(data.get("authors")) or "",
+        authors=normalise_authors(data.get("authors")),
         journal=_clean_str(data.get("journal")) or "",
         year=year,
         doi=clean_doi(data.get("doi")),

@@ -14,7 +14,7 @@ from ..errors import CorpusError
 from ..types import Record
 from .identity import doi_key
 
-_TYPE_RANK = {"abstract": 0, "title": 1, "reference_title": 2}
+_TYPE_RANK = {"full_text": -1, "abstract": 0, "title": 1, "reference_title": 2}
 
 
 def paper_keys(record: Record) -> list[str]:
@@ -23,6 +23,8 @@ def paper_keys(record: Record) -> list[str]:
         keys.append("doi:" + doi_key(record.doi))
     if record.pmid:
         keys.append("pmid:" + record.pmid)
+    if record.pmcid:
+        keys.append("pmcid:" + record.pmcid)
     return keys
 
 
@@ -31,9 +33,12 @@ def _primary_order(record: Record) -> tuple:
 
 
 def _merge_extra(records: list[Record]) -> dict[str, Any]:
-    merged: dict[str, Any] = {}
+    """Extras of ``records`` (primary first) united; ``parts`` are the primary's, as they locate its text."""
+    merged: dict[str, Any] = {"parts": records[0].extra["parts"]} if "parts" in records[0].extra else {}
     for record in records:
         for key, value in record.extra.items():
+            if key == "parts":
+                continue
             if key not in merged:
                 merged[key] = list(value) if isinstance(value, list) else value
             elif isinstance(merged[key], list) and isinstance(value, list):

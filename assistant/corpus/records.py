@@ -96,6 +96,34 @@ def clip_text(text: str) -> tuple[str, int | None]:
     return text[:cut if cut > 0 else MAX_TEXT_CHARS].rstrip(), len(text)
 
 
+def clip_parts(parts: Any, length: int) -> list[dict]:
+    """A full text's parts kept within its (possibly cut) text of ``length`` characters."""
+    kept = []
+    for part in parts or ():
+        if part["start"] < length:
+            kept.append({**part, "end": min(part["end"], length)})
+    return kept
+
+
+def parts_problem(parts: Any, length: int) -> str | None:
+    """Why ``parts`` cannot locate sections in a text of ``length`` characters (``None`` when they can)."""
+    if not isinstance(parts, list):
+        return "parts must be a list of {start, end, section, page}"
+    last = 0
+    for i, part in enumerate(parts):
+        if not isinstance(part, dict) or set(part) - {"start", "end", "section", "page"}:
+            return f"part {i} must be an object with start, end, section and page"
+        start, end, page = part.get("start"), part.get("end"), part.get("page")
+        if type(start) is not int or type(end) is not int or not last <= start < end <= length:
+            return f"part {i} does not lie in the text after the part before it ({start}-{end} of {length})"
+        if not isinstance(part.get("section", ""), str) or len(part.get("section", "")) > 200:
+            return f"part {i}: section must be a string of at most 200 characters"
+        if page is not None and (type(page) is not int or page < 1):
+            return f"part {i}: page must be a positive number"
+        last = end
+    return None
+
+
 def field_problem(**fields: Any) -> str | None:
     """Why a record's title or another field is over its limit, or ``None``."""
     for name, value in fields.items():
@@ -110,8 +138,24 @@ def year_of(value: Any) -> int | None:
     return int(match.group(1)) if match else None
 
 
+_ET_AL = re.compile(r"(?:^|\s+|,\s*)(?:et\.?\s*al\.?|and others)\s*$", re.I)
+
+
 def join_authors(names: Iterable[str]) -> str:
-    return ", ".join(n.strip() for n in names if n and n.strip())
+    return normalise_authors(", ".join(n.strip() for n in names if n and n.strip()))
+
+
+def normalise_authors(authors: Any) -> str:
+    """One spelling of an author list, decided once at ingestion: names separated by ", ", and a list known to be
+    incomplete ends with a single ", et al." (``Peng et al.`` -> ``Peng, et al.``), so no front end doubles it."""
+    names, cut = [], False
+    for name in " ".join(str(authors or "").split()).split(","):
+        name = name.strip()
+        if _ET_AL.search(name):
+            cut, name = True, _ET_AL.sub("", name).strip()
+        if name:
+            names.append(name)
+    return ", ".join(names + (["et al."] if cut else []))
 
 
 def short_name(name: str) -> str:
@@ -139,12 +183,14 @@ def make_record(where: str, *, title: Any, text: Any = "", authors: str = "", jo
     text, original = clip_text(" ".join(str(text or "").split()))
     if original:
         extra["truncated_from"] = original
+    if extra.get("parts"):
+        extra["parts"] = clip_parts(extra["parts"], len(text))
     return Record(
         id=record_id,
-        type="abstract" if text else "title",
+        type=("full_text" if extra.get("parts") else "abstract") if text else "title",
         title=title,
         text=text,
-        authors=authors or "",
+        authors=normalise_authors(authors),
         journal=" ".join(str(journal or "").split()),
         year=year_of(year),
         doi=doi,
