@@ -199,7 +199,8 @@ def article_record(article, where: str) -> Item:
 
 def read_jats(path: Path) -> Iterator[Item]:
     path = Path(path)
-    count, root = 0, None
+    count = depth = 0
+    root = None
     try:
         with open_bytes(path, "jats") as handle:
             for event, element in ET.iterparse(handle, events=("start", "end")):
@@ -208,11 +209,15 @@ def read_jats(path: Path) -> Iterator[Item]:
                     if _local(root.tag) not in ("article", "pmc-articleset", "articles"):
                         yield Rejected(path.name, f"not a JATS article (root element <{_local(root.tag)}>)")
                         return
-                if event == "end" and _local(element.tag) == "article" and (element is root or element in root):
+                if event == "start":
+                    depth += 1
+                    continue
+                depth -= 1  # events come in document order: depth 0 is the root, 1 its children
+                if _local(element.tag) == "article" and depth <= 1:
                     count += 1
                     yield article_record(element, f"{path.name}: article {count}")
                     if element is not root:
-                        root.clear()
+                        root.clear()  # children parsed ahead are dropped from the root only, not from the stream
     except ET.ParseError as exc:
         line, column = exc.position
         yield Rejected(f"{path.name}:{line}", f"malformed XML ({exc.msg if hasattr(exc, 'msg') else exc}, "

@@ -117,7 +117,7 @@ def read_pubmed_xml(path: Path) -> Iterator[Item]:
 
 
 def _articles(handle, path: Path) -> Iterator[Item]:
-    count = 0
+    count = depth = 0
     root = None
     for event, element in ET.iterparse(handle, events=("start", "end")):
         if root is None:
@@ -126,9 +126,11 @@ def _articles(handle, path: Path) -> Iterator[Item]:
                 yield Rejected(path.name, f"not PubMed XML (root element <{root.tag}>); PubMed files start with "
                                           "<PubmedArticleSet> or <MedlineCitationSet>")
                 return
-        if event != "end":
+        if event == "start":
+            depth += 1
             continue
-        bare = element.tag == "MedlineCitation" and (element is root or root[-1:] == [element])
+        depth -= 1  # events come in document order, so depth says where an element sits (the root is depth 0)
+        bare = element.tag == "MedlineCitation" and depth <= 1 and root.tag != "PubmedArticle"
         if element.tag == "PubmedArticle" or bare:
             count += 1
             yield article_record(element, f"{path.name}: article {count}")
