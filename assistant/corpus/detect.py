@@ -22,7 +22,8 @@ from .records import Item, Rejected
 from .source import head, inner_name, open_bytes
 
 FORMATS = ("pubmed-xml", "jats", "pdf", "medline", "ris", "bibtex", "csv", "jsonl")
-_EXTENSIONS = {".nxml": "jats", ".pdf": "pdf", ".nbib": "medline", ".medline": "medline", ".ris": "ris", ".bib": "bibtex",
+_EXTENSIONS = {".nxml": "jats", ".pdf": "pdf", ".nbib": "medline", ".medline": "medline", ".ris": "ris",
+               ".bib": "bibtex",
                ".bibtex": "bibtex", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
 

@@ -12,11 +12,11 @@ Identity never guesses:
   papers merged into one cannot be told apart afterwards.
 
 Merging keeps every field that either side has. A full text (a record with ``parts``) and an abstract of the same
-paper merge into the full text: its text holds the abstract too, and ``parts`` locate its sections in that text,
-so text and parts always come from one side, whatever the order of ingestion. Where both have a value, the more trusted source wins: NCBI's own
-records (PubMed XML, MEDLINE, by PMID) and the curated corpus a knowledge base was built from outrank files a user
-adds (RIS, BibTeX, CSV, JSON Lines, uploads); between equals the newer value wins. The merged record keeps the old
-id, so ids are stable across ingests.
+paper merge into the full text: its text holds the abstract too, and ``parts`` locate its sections in that text, so
+text and parts always come from one side, whatever the order of ingestion. Where both have a value, the more trusted
+source wins: NCBI's own records (PubMed XML, MEDLINE, by PMID) and the curated corpus a knowledge base was built
+from outrank files a user adds (RIS, BibTeX, CSV, JSON Lines, uploads); between equals the newer value wins. The
+merged record keeps the old id, so ids are stable across ingests.
 """
 
 from __future__ import annotations

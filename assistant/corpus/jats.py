@@ -25,7 +25,8 @@ from .source import open_bytes
 XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
 SKIPPED_INLINE = {"fig", "table-wrap", "disp-formula", "inline-formula", "table", "fn", "supplementary-material",
                   "ref-list", "graphic", "media", "alternatives", "tex-math", "label"}
-BOILERPLATE = re.compile(r"^\s*(\d+(\.\d+)*\.?\s*)?(references?|bibliography|literature cited|acknowledge?ments?|funding"
+BOILERPLATE = re.compile(r"^\s*(\d+(\.\d+)*\.?\s*)?(references?|bibliography|literature cited|acknowledge?ments?"
+                         r"|funding"
                          r"|financial support|(competing|conflicts?( of)?|declaration of) interests?|conflicts? of "
                          r"interest|disclosures?|author(s'|'s)? contributions?|abbreviations|data availability"
                          r"( statement)?|supplementary (material|data|information)|ethics (approval|statement)"
