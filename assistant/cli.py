@@ -233,27 +233,45 @@ def _print_report(report) -> None:
 
 
 @cli.command()
-@click.option("--query", required=True, help="PubMed search terms, as typed on the PubMed site.")
+@click.option("--query", default=None, help="PubMed search terms, as typed on the PubMed site.")
+@click.option("--hydrate", is_flag=True,
+              help="Instead of a query: fill in the knowledge base's title-only papers with their PubMed abstract, "
+                   "year, journal, authors and PMID (looked up by PMID, DOI or exact title).")
 @click.option("--max", "max_records", type=click.IntRange(1, 100000), default=500, show_default=True,
               help="Most records to fetch.")
 @click.option("--since", default=None, help="Only records entered on or after this date (YYYY-MM-DD).")
 @click.option("--strict", is_flag=True, help="Stop at the first bad record.")
 @index_option
 @model_option
-def fetch(query, max_records, since, strict, index, model):
-    """Build or extend a knowledge base from a PubMed query (NCBI E-utilities; needs the internet).
+def fetch(query, hydrate, max_records, since, strict, index, model):
+    """Build or extend a knowledge base from PubMed (NCBI E-utilities; needs the internet).
 
-    Set NCBI_API_KEY and NCBI_EMAIL in the environment for NCBI's higher rate limit. Downloads are cached
-    in the knowledge base folder, so an interrupted fetch resumes where it stopped.
+    With --query, the records PubMed finds are added. With --hydrate, papers the knowledge base knows by title
+    only gain their abstract and metadata, so answers can quote them; a title PubMed does not find exactly is left
+    as it is and listed. Set NCBI_API_KEY and NCBI_EMAIL in the environment for NCBI's higher rate limit.
+    Downloads are cached in the knowledge base folder, so an interrupted fetch resumes where it stopped.
 
     \b
-    Example:
+    Examples:
       checkpoint-qa fetch --query "PD-1 resistance melanoma" --max 200 --since 2020-01-01 --index ~/kb/pd1
+      checkpoint-qa fetch --hydrate
     """
     from .fetch import EUtilsClient, download
     from .ingest import ingest as run_ingest
+    if bool(query) == hydrate:
+        raise AssistantError("pass either --query 'TERMS' (add what PubMed finds) or --hydrate (fill in title-only "
+                             "papers)")
     settings = load_settings({"index": index, "model": model})
     client = EUtilsClient(settings.eutils_url)
+    if hydrate:
+        from .hydrate import hydrate as run_hydrate
+        report = run_hydrate(settings.index_dir, client, progress=sys.stderr.isatty())
+        for line in report.not_found:
+            echo(f"not found: {line}", err=True)
+        for line in report.filled:
+            echo(f"filled in: {line}", err=True)
+        echo(report.summary())
+        return
     paths = download(client, query, settings.index_dir / "fetch-cache", max_records, since,
                      progress=sys.stderr.isatty())
     if not paths:

@@ -122,9 +122,34 @@ class EUtilsClient:
             params.update({"datetype": "edat", "mindate": since, "maxdate": "3000"})
         return parse_esearch(self.get("esearch.fcgi", params))
 
+    def esearch_ids(self, term: str, retmax: int = 5) -> tuple[int, list[str]]:
+        """``(count, PMIDs)`` for ``term`` without the history server: for looking up one paper."""
+        body = self.get("esearch.fcgi", {"db": "pubmed", "term": term, "retmax": retmax, "retmode": "json"})
+        try:
+            data = json.loads(body)["esearchresult"]
+            return int(data["count"]), [str(i) for i in data.get("idlist", [])]
+        except (KeyError, ValueError, TypeError):
+            raise AssistantError("E-utilities sent an ESearch answer that cannot be read; try again later") from None
+
+    def efetch_ids(self, pmids: list[str]) -> bytes:
+        """PubMed XML for these PMIDs (at most 200 a call)."""
+        return self.get("efetch.fcgi", {"db": "pubmed", "id": ",".join(pmids), "retmode": "xml"})
+
     def efetch(self, search: SearchResult, start: int, count: int) -> bytes:
         return self.get("efetch.fcgi", {"db": "pubmed", "WebEnv": search.webenv, "query_key": search.query_key,
                                         "retstart": start, "retmax": count, "retmode": "xml"})
+
+
+def reachable(base_url: str | None = None, timeout_s: float = 2.0) -> bool:
+    """Whether E-utilities' host accepts a connection now (no request is sent): for offering online actions."""
+    from urllib.parse import urlsplit
+    parts = urlsplit(base_url or EUTILS_URL)
+    try:
+        with socket.create_connection((parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)),
+                                      timeout=timeout_s):
+            return True
+    except OSError:
+        return False
 
 
 def normalise_since(since: str | None) -> str | None:

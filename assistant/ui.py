@@ -67,13 +67,21 @@ def respond(answerer: Answerer, message: str, history: list | None, filters: Fil
             sources_html(None), None
 
 
-def corpus_markdown(kb: KnowledgeBase) -> str:
+def corpus_markdown(kb: KnowledgeBase, online: bool = False) -> str:
     facts = describe(kb)
     kinds = ", ".join(f"{n} {t.replace('_', ' ')}" for t, n in facts["types"].items())
     years = facts["years"]
     span = f"{years['min']}–{years['max']}" if years["min"] else "unknown"
-    return (f"**{facts['records']} papers** ({kinds}), {facts['passages']} passages; years {span}. "
+    text = (f"**{facts['records']} papers** ({kinds}), {facts['passages']} passages; years {span}. "
             f"Model `{facts['model']}`; built {facts['built_at']}.")
+    titles = sum(1 for r in kb.records if not r.text)
+    if titles:
+        text += (f"\n\n**{titles} papers are known by their title only.** Answers list them as related papers but "
+                 "cannot quote what they found: for them, answers rest on titles. " +
+                 ("Fetch their abstracts from PubMed below." if online else
+                  "This machine cannot reach PubMed now; when it can, run `checkpoint-qa fetch --hydrate` (or use "
+                  "the button that appears here) to add their abstracts."))
+    return text
 
 
 class ChatBackend:
@@ -91,6 +99,20 @@ class ChatBackend:
             self._answerers[key] = Answerer(self.retriever, settings)
         return self._answerers[key]
 
+    def hydrate(self) -> str:
+        from .encoders import get_encoder
+        from .fetch import EUtilsClient
+        from .hydrate import hydrate
+        retriever = self.retriever
+        encoder = get_encoder(retriever.kb.model, retriever.settings.precision, retriever.settings.document_encoder)
+        report = hydrate(retriever.kb.path.parent, EUtilsClient(retriever.settings.eutils_url), progress=True,
+                         encoder=encoder)
+        if report.build is not None:
+            self.retriever.kb = KnowledgeBase.load(self.retriever.kb.path.parent)
+        lines = [escape_markdown(report.summary())]
+        lines += [f"- not found: {escape_markdown(line)}" for line in report.not_found[:30]]
+        return "\n".join(lines)
+
     def ingest(self, paths: list[str]) -> str:
         from .encoders import get_encoder
         from .ingest import ingest
@@ -100,6 +122,7 @@ class ChatBackend:
         if report.build is not None:
             self.retriever.kb = KnowledgeBase.load(self.retriever.kb.path.parent)
         lines = [escape_markdown(report.summary())]
+        lines += [f"- {escape_markdown(file.line())}" for file in report.files[:50]]
         lines += [f"- rejected: {escape_markdown(str(item))}" for item in report.rejected[:20]]
         lines += [f"- {label}: {escape_markdown(line)}" for label, found in
                   (("updated", report.changes), ("possible duplicate", report.duplicates),
@@ -116,15 +139,20 @@ def _gradio():
     return gr
 
 
-def build_app(answerer: Answerer):
-    """Build the chat page (``gr.Blocks``) for ``answerer``; launching is separate."""
+def build_app(answerer: Answerer, online: bool | None = None):
+    """Build the chat page (``gr.Blocks``) for ``answerer``; launching is separate. ``online`` (checked when not
+    given) decides whether PubMed actions are offered."""
     gr = _gradio()
+    if online is None:
+        from .fetch import reachable
+        online = reachable(answerer.settings.eutils_url)
     backend = ChatBackend(answerer)
     settings = answerer.settings
     with gr.Blocks(title="Checkpoint QA", analytics_enabled=False) as app:
         gr.Markdown("## Checkpoint QA\nCited answers about resistance to immune checkpoint inhibitors, from the "
-                    "literature in your knowledge base. The answer leads with its bottom line; each finding quotes an abstract "
-                    "sentence, checked against its source and tested for relevance to your question. Papers known "
+                    "literature in your knowledge base. The answer leads with its bottom line; each finding quotes a "
+                    "sentence of an abstract or full text (with its section and page), checked against its source "
+                    "and tested for relevance to your question. Papers known "
                     "only by title are listed, not quoted, and terms no source mentions are named.")
         last_answer = gr.State(None)
         with gr.Row(equal_height=False):
@@ -156,8 +184,12 @@ def build_app(answerer: Answerer):
                     min_score = gr.Slider(0.0, 0.9, value=settings.min_score, step=0.05,
                                           label="Refusal threshold (best cosine)")
                 with gr.Accordion("Knowledge base", open=False):
-                    corpus = gr.Markdown(corpus_markdown(backend.retriever.kb), elem_id="cqa-corpus")
-                    uploads = gr.File(label="Add PubMed XML, MEDLINE, RIS, BibTeX, CSV or JSONL files",
+                    corpus = gr.Markdown(corpus_markdown(backend.retriever.kb, online), elem_id="cqa-corpus")
+                    hydrate_button = gr.Button("Fetch abstracts from PubMed for title-only papers",
+                                               elem_id="cqa-hydrate", visible=online and any(
+                                                   not r.text for r in backend.retriever.kb.records))
+                    uploads = gr.File(label="Add files: PubMed XML (.xml, .xml.gz), full-text JATS (.nxml) or PDF, "
+                                            "MEDLINE, RIS, BibTeX, CSV or JSONL",
                                       file_count="multiple", type="filepath", elem_id="cqa-upload")
                     ingest_button = gr.Button("Ingest files", elem_id="cqa-ingest")
                     ingest_report = gr.Markdown(elem_id="cqa-ingest-report")
@@ -191,14 +223,23 @@ def build_app(answerer: Answerer):
 
         def do_ingest(paths, progress=gr.Progress(track_tqdm=True)):
             if not paths:
-                return "Choose one or more files first.", corpus_markdown(backend.retriever.kb)
+                return "Choose one or more files first.", corpus_markdown(backend.retriever.kb, online)
             try:
                 report = backend.ingest(list(paths))
             except AssistantError as exc:
                 report = f"Error: {escape_markdown(str(exc))}"
-            return report, corpus_markdown(backend.retriever.kb)
+            return report, corpus_markdown(backend.retriever.kb, online)
 
         ingest_button.click(do_ingest, [uploads], [ingest_report, corpus])
+
+        def do_hydrate(progress=gr.Progress(track_tqdm=True)):
+            try:
+                report = backend.hydrate()
+            except AssistantError as exc:
+                report = f"Error: {escape_markdown(str(exc))}"
+            return report, corpus_markdown(backend.retriever.kb, online)
+
+        hydrate_button.click(do_hydrate, None, [ingest_report, corpus])
     return app
 
 

@@ -97,3 +97,28 @@ def test_quote_is_highlighted_in_its_passage():
                     pmid="7")
     card = source_card(1, record, "PD-1 blockade <fails> here.")
     assert "<mark>PD-1 blockade &lt;fails&gt; here.</mark>" in card and "Before the claim." in card
+
+
+def test_knowledge_base_panel_says_what_rests_on_titles_and_offers_pubmed_only_online(answerer):
+    from assistant.ui import corpus_markdown
+    kb = answerer.retriever.kb
+    titles = sum(1 for r in kb.records if not r.text)
+    assert titles > 0
+    offline = corpus_markdown(kb, online=False)
+    assert f"{titles} papers are known by their title only" in offline and "answers rest on titles" in offline
+    assert "cannot reach PubMed" in offline and "checkpoint-qa fetch --hydrate" in offline
+    assert "Fetch their abstracts from PubMed below" in corpus_markdown(kb, online=True)
+    for online in (False, True):
+        app = build_app(answerer, online=online)
+        [button] = [b for b in app.blocks.values() if getattr(b, "elem_id", None) == "cqa-hydrate"]
+        assert button.visible is online
+
+
+def test_full_text_source_card_shows_section_and_page():
+    record = Record("doi:10.9999/x", "full_text", "T", text="Intro here. Depleting cells restored response.",
+                    doi="10.9999/x", extra={"parts": [{"start": 0, "end": 11, "section": "Introduction", "page": 1},
+                                                      {"start": 12, "end": 46, "section": "Results", "page": 4}]})
+    answer = Answer("q", "Depleting cells restored response [1].",
+                    (Citation(1, record, "Depleting cells restored response.", "full_text"),))
+    panel = sources_html(answer)
+    assert "full-text sentence · Results, p. 4" in panel
