@@ -125,7 +125,11 @@ def search(query, k, as_json, year_min, year_max, types, publication_types, jour
         meta = ", ".join(str(x) for x in (r.short_authors, r.year, r.journal) if x)
         echo(f"{hit.rank:>2}. [{hit.score:.3f}] {r.title}")
         echo(f"    {meta}  {r.link or ''}".rstrip())
-        for sentence in hit.matches if hit.passage.body else ():
+        where = ", ".join(x for x in (hit.passage.section, f"p. {hit.passage.page}" if hit.passage.page else "") if x)
+        shown = hit.matches if hit.passage.body else ()
+        if where and shown:
+            echo(f"    in {where}:")
+        for sentence in shown:
             echo(f"    > {sentence if len(sentence) < 240 else sentence[:237] + '...'}")
 
 
