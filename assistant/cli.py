@@ -16,8 +16,9 @@ import click
 
 from . import __version__
 from .config import load_settings
-from .errors import AssistantError
 from .corpus.detect import FORMATS
+from .errors import AssistantError
+from .types import RECORD_TYPES
 
 INDEX_HELP = "Knowledge base folder (default: the shipped one; env CHECKPOINT_QA_INDEX)."
 MODEL_HELP = "Embedding model name or folder (default: the index's model, else the packaged all-MiniLM-L6-v2)."
@@ -90,7 +91,7 @@ def build(corpus, index, precision, model):
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of hits.")
 @click.option("--year-min", type=int, default=None, help="Only papers from this year on.")
 @click.option("--year-max", type=int, default=None, help="Only papers up to this year.")
-@click.option("--type", "types", multiple=True, type=click.Choice(["abstract", "reference_title", "title"]),
+@click.option("--type", "types", multiple=True, type=click.Choice(list(RECORD_TYPES)),
               help="Only these record types (repeatable).")
 @click.option("--publication-type", "publication_types", multiple=True,
               help="Only these publication types, e.g. 'Review' (repeatable).")

@@ -36,7 +36,7 @@ class FilterModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
     year_min: int | None = Field(None, ge=1800, le=2200)
     year_max: int | None = Field(None, ge=1800, le=2200)
-    types: list[Literal["abstract", "reference_title", "title"]] = Field([], max_length=3)
+    types: list[Literal["full_text", "abstract", "reference_title", "title"]] = Field([], max_length=4)
     publication_types: list[FilterValue] = Field([], max_length=MAX_FILTER_VALUES)
     journals: list[FilterValue] = Field([], max_length=MAX_FILTER_VALUES)
     mesh: list[FilterValue] = Field([], max_length=MAX_FILTER_VALUES)

@@ -29,7 +29,7 @@ EXAMPLES = [
     "Which alternative immune checkpoints are upregulated after PD-1 blockade?",
     "Is hyperprogressive disease a real phenomenon of immunotherapy?",
 ]
-RECORD_TYPES = ["abstract", "title", "reference_title"]
+RECORD_TYPES = ["full_text", "abstract", "title", "reference_title"]
 
 CSS = """
 .cqa-card {border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 10px 12px; margin-bottom: 10px;}
