@@ -100,7 +100,7 @@ class _Body:
                     continue
                 self.section(node, f"{heading} / {title}" if heading and title else title or heading)
             elif name in ("fig", "table-wrap", "fig-group", "table-wrap-group"):
-                self.captions(element=[node])
+                self.captions([node])
             elif name in ("list", "boxed-text", "disp-quote"):
                 self.add(heading, _text(node))
 
