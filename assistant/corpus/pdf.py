@@ -167,8 +167,10 @@ def pdf_record(data: bytes, name: str) -> Item:
         if reader.is_encrypted and not reader.decrypt(""):
             return Rejected(name, "the PDF is password-protected; save an unprotected copy and ingest that")
         pages = [(page.extract_text() or "").splitlines() for page in reader.pages]
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError) as exc:
+    except PdfReadError as exc:
         return Rejected(name, f"cannot read this PDF ({exc}); is the file complete?")
+    except Exception as exc:  # noqa: BLE001  (pypdf raises many kinds on damaged files; none may escape as a crash)
+        return Rejected(name, f"cannot read this PDF ({type(exc).__name__}: {str(exc)[:120]}); is the file complete?")
     raw_chars = sum(len("".join(lines).strip()) for lines in pages)
     if raw_chars < MIN_TEXT_CHARS:
         return Rejected(name, f"the PDF has no text layer ({raw_chars} characters on {len(pages)} page(s)); it is "
