@@ -155,6 +155,7 @@ def build_app(answerer: Answerer, online: bool | None = None):
                     "and tested for relevance to your question. Papers known "
                     "only by title are listed, not quoted, and terms no source mentions are named.")
         last_answer = gr.State(None)
+        conversation = gr.State([])  # every answer of this conversation, for exporting all its references
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
                 chatbot = gr.Chatbot(label="Answer", height=520, elem_id="cqa-chat", buttons=["copy", "copy_all"],
@@ -166,8 +167,12 @@ def build_app(answerer: Answerer, online: bool | None = None):
                 gr.Examples(EXAMPLES, inputs=box, label="Example questions")
                 with gr.Row():
                     clear = gr.Button("New conversation", size="sm")
-                    export_format = gr.Dropdown(["bibtex", "ris", "markdown"], value="bibtex", show_label=False,
-                                                scale=1, elem_id="cqa-export-format")
+                    export_format = gr.Dropdown([("BibTeX", "bibtex"), ("RIS", "ris"), ("Markdown", "markdown")],
+                                                value="bibtex", label="Export format", show_label=False, scale=1,
+                                                elem_id="cqa-export-format")
+                    export_scope = gr.Dropdown([("whole conversation", "conversation"), ("last answer", "last")],
+                                               value="conversation", label="Export which references",
+                                               show_label=False, scale=1, elem_id="cqa-export-scope")
                     export_button = gr.Button("Export cited references", size="sm", elem_id="cqa-export")
                 export_file = gr.File(label="Cited references", visible=False, elem_id="cqa-export-file")
             with gr.Column(scale=2):
@@ -207,19 +212,31 @@ def build_app(answerer: Answerer, online: bool | None = None):
 
         inputs = [box, chatbot, year_min, year_max, types, publication_types, engine, k, min_score]
         for trigger in (box.submit, send.click):
-            trigger(handler, inputs, [chatbot, sources, last_answer, box])
-        clear.click(lambda: ([], sources_html(None), None, ""), None, [chatbot, sources, last_answer, box])
+            trigger(handler, inputs, [chatbot, sources, last_answer, box]).then(
+                lambda answer, answers: answers + [answer] if answer is not None else answers,
+                [last_answer, conversation], [conversation])
 
-        def do_export(answer, fmt):
-            from .export import FORMATS, export
-            if answer is None or not answer.sources:
-                raise gr.Error("Ask a question first: there are no cited references to export.")
+        def reset():
+            """One reset for everything a conversation leaves behind: messages, sources, answers, export link."""
+            return [], sources_html(None), None, [], "", gr.File(value=None, visible=False)
+
+        reset_outputs = [chatbot, sources, last_answer, conversation, box, export_file]
+        clear.click(reset, None, reset_outputs)
+        chatbot.clear(reset, None, reset_outputs)
+
+        def do_export(answer, answers, fmt, scope):
+            from .export import FORMATS, export, unique_records
+            chosen = [answer] if scope == "last" and answer is not None else list(answers or [])
+            cited = unique_records(c for a in chosen for c in a.sources)
+            if not cited:
+                raise gr.Error("No references yet: none of this conversation's answers cites a paper.")
             folder = Path(tempfile.mkdtemp(prefix="cqa-export-"))
             path = folder / f"checkpoint-qa-references{FORMATS[fmt]}"
-            path.write_text(export(answer.sources, fmt, answer.text), encoding="utf-8")
+            text = "\n\n".join(a.text for a in chosen)
+            path.write_text(export(cited, fmt, text), encoding="utf-8")
             return gr.File(value=str(path), visible=True)
 
-        export_button.click(do_export, [last_answer, export_format], [export_file])
+        export_button.click(do_export, [last_answer, conversation, export_format, export_scope], [export_file])
 
         def do_ingest(paths, progress=gr.Progress(track_tqdm=True)):
             if not paths:

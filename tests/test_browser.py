@@ -90,3 +90,28 @@ def test_hostile_title_renders_as_text(chat_url, page, tmp_path):
     assert page.dialogs == []
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "hostile-title.png"), full_page=True)
+
+
+def test_export_covers_the_conversation_and_a_new_conversation_leaves_nothing(chat_url, page):
+    import bibtexparser
+    page.goto(chat_url)
+    ask(page, "Does the gut microbiome affect response to anti-PD-1 therapy?")
+    first = set(page.eval_on_selector_all("#cqa-sources .cqa-title", "els => els.map(e => e.innerText)"))
+    page.fill("#cqa-question textarea", "Do JAK1 mutations cause resistance to PD-1 blockade?")
+    page.click("#cqa-ask")
+    page.wait_for_function("document.querySelector('#cqa-chat').innerText.includes('JAK1 mutations cause')",
+                           timeout=60_000)
+    page.wait_for_function(f"!{json.dumps(sorted(first))}.includes(document.querySelector('#cqa-sources "
+                           ".cqa-title').innerText)", timeout=60_000)
+    page.wait_for_timeout(1500)
+    second = set(page.eval_on_selector_all("#cqa-sources .cqa-title", "els => els.map(e => e.innerText)"))
+    page.click("#cqa-export")
+    page.wait_for_selector("#cqa-export-file a", timeout=30_000)
+    exported = page.request.get(page.get_attribute("#cqa-export-file a", "href")).text()
+    library = bibtexparser.parse_string(exported)
+    titles = {str(e.fields_dict["title"].value).strip("{}") for e in library.entries}
+    assert not library.failed_blocks and titles >= first | second, (titles, first, second)
+    page.click("text=New conversation")
+    page.wait_for_function("document.querySelectorAll('#cqa-sources .cqa-card').length === 0", timeout=10_000)
+    assert page.locator("#cqa-export-file a").count() == 0 or not page.locator("#cqa-export-file").is_visible()
+    assert "JAK1" not in page.inner_text("#cqa-chat")
