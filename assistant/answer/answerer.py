@@ -27,6 +27,8 @@ REFUSAL = ("I can't answer that from the knowledge base: none of its sources is 
            "(best match {best:.2f}, threshold {threshold:.2f}). Ask about resistance to immune checkpoint "
            "inhibitors, or add your own literature with `checkpoint-qa ingest`.")
 
+NO_MATCH = "No papers match these filters ({filters}): {why}. Clear or widen the filters and ask again."
+
 _engines: dict[tuple, object] = {}
 
 
@@ -87,6 +89,11 @@ class Answerer:
         question = check_query(question)
         query = check_query(self.standalone(question, history))
         retriever = self.retriever.pinned()  # one knowledge-base version for the whole answer
+        why = filters.problem(retriever.kb.records) if filters else None
+        if why:  # the filters, not the question, leave nothing to answer from
+            text = NO_MATCH.format(filters=filters.describe(), why=why)
+            yield text, Answer(question, text, (), True, f"filters: {why}", (), self.engine.name, query)
+            return
         vector = retriever.embed_query(query)
         hits = retriever.search(query, self.settings.k, filters, vector=vector)
         best = max((h.dense_score for h in hits if h.dense_score is not None), default=0.0)

@@ -1,0 +1,72 @@
+"""Filters that say what they do (issue 18): a backwards year range, a year past the knowledge base and a
+publication type no record has each give "No papers match these filters" with the reason, never a refusal that
+blames the question; the chat's year boxes accept years only; every retrieved paper is listed."""
+
+import pytest
+
+from assistant import Answerer, Retriever, load_settings
+from assistant.errors import AssistantError
+from assistant.render import sources_html
+from assistant.retriever import Filters
+from assistant.ui import read_filters
+
+QUESTION = "Do JAK1 mutations cause resistance to anti-PD-1 therapy?"
+
+
+@pytest.fixture(scope="module")
+def answerer(shipped_fake_kb):
+    return Answerer(Retriever.load(shipped_fake_kb), load_settings({"min_score": 0.2}))
+
+
+@pytest.mark.parametrize("filters, why", [
+    (Filters(2022, 2015), "the year range runs backwards (from 2022 to 2015)"),
+    (Filters(2090, None), "the newest paper in the knowledge base is from"),
+    (Filters(None, 1900), "the oldest paper in the knowledge base is from"),
+    (Filters(publication_types=("Veterinary Opinion",)), "no paper has publication type Veterinary Opinion"),
+])
+def test_filters_that_leave_nothing_say_so(answerer, filters, why):
+    answer = answerer.answer(QUESTION, filters=filters)
+    assert answer.refused and answer.text.startswith("No papers match these filters (")
+    assert why in answer.text and answer.reason.startswith("filters: ")
+    assert "close enough" not in answer.text and not answer.citations
+
+
+def test_filters_that_leave_papers_answer(answerer):
+    answer = answerer.answer(QUESTION, filters=Filters(2010, 2030))
+    assert not answer.text.startswith("No papers match")
+    assert Filters(2010, 2030).describe() == "years 2010–2030"
+    assert Filters(types=("full_text",), publication_types=("Review",)).describe() == \
+        "record type full text · publication type Review"
+
+
+def test_year_boxes_accept_years_only():
+    assert read_filters("", " ", [], "") == Filters()
+    assert read_filters("2015", "2022", ["abstract"], "Review, Meta-Analysis") == Filters(
+        2015, 2022, ("abstract",), ("Review", "Meta-Analysis"))
+    with pytest.raises(AssistantError, match="From year must be a year such as 2015"):
+        read_filters("0", "", [], "")
+    with pytest.raises(AssistantError, match="To year"):
+        read_filters("", "20x5", [], "")
+
+
+def test_every_retrieved_paper_is_listed(answerer):
+    answer = answerer.answer(QUESTION)
+    panel = sources_html(answer)
+    listed = {c.record.id for c in answer.sources}
+    others = [h for h in answer.hits if h.record.id not in listed]
+    assert others and f"Also retrieved, not cited ({len(others)})" in panel
+    for hit in others:
+        assert hit.record.title.replace("&", "&amp;").replace("<", "&lt;")[:40] in panel
+
+
+def test_engines_that_cannot_run_are_not_offered_and_say_why(monkeypatch):
+    from dataclasses import replace
+
+    from assistant.ui import engine_choices, engines_unavailable
+    settings = load_settings()
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+    assert [v for _, v in engine_choices(settings)] == ["extractive"]
+    why = engines_unavailable(settings)
+    assert "local model: not installed" in why and "none configured" in why
+    configured = replace(settings, openai_base_url="http://127.0.0.1:11434/v1", llm="llama3.1")
+    assert [v for _, v in engine_choices(configured)] == ["extractive", "local", "openai"]
