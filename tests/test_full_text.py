@@ -259,3 +259,22 @@ def test_et_al_is_never_doubled(tmp_path):
     [record] = records(path)
     assert record.authors == "Peng, et al." and record.short_authors == "Peng et al."
     assert Citation(1, record, "T", "title").reference_line().startswith("[1] Peng et al. T.")
+
+
+def test_a_pdf_showing_another_papers_doi_is_not_merged_into_it(tmp_path):
+    from sample_files import write_pdf
+    pubmed = write_baseline(tmp_path / "pm.xml.gz", [pubmed_article("31000009", "Tumour mutational burden predicts "
+                                                                    "response to CTLA-4 blockade", "Its abstract.",
+                                                                    doi=PDF_DOI)])
+    lines = ["Macrophages shape the response to PD-L1 blockade in lung cancer", "Results"] + [
+        f"Sentence {i} about macrophages and PD-L1 blockade in patients with lung cancer." for i in range(20)]
+    pdf = write_pdf(tmp_path / "other.pdf", [lines], first_page_doi=PDF_DOI)  # e.g. a cited paper's DOI
+    ingest([pubmed], index=tmp_path / "kb", encoder=HashingEncoder(64))
+    report = ingest([pdf], index=tmp_path / "kb", encoder=HashingEncoder(64))
+    assert report.added == 1 and report.updated == 0 and "titles that disagree" in report.duplicates[0]
+    held = {r.title: r for r in KnowledgeBase.load(tmp_path / "kb").records}
+    assert held["Tumour mutational burden predicts response to CTLA-4 blockade"].text == "Its abstract."
+    reverse = tmp_path / "kb-reverse"
+    ingest([pdf], index=reverse, encoder=HashingEncoder(64))
+    assert ingest([pubmed], index=reverse, encoder=HashingEncoder(64)).added == 1
+    assert len(KnowledgeBase.load(reverse).records) == 2

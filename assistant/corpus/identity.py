@@ -67,7 +67,20 @@ def conflict(a: Record, b: Record) -> str | None:
         return f"different DOIs ({a.doi}, {b.doi})"
     if a.pmcid and b.pmcid and a.pmcid != b.pmcid:
         return f"different PMCIDs ({a.pmcid}, {b.pmcid})"
+    for guessed, other in ((a, b), (b, a)):
+        if guessed.extra.get("origin") == "pdf" and other.extra.get("origin") != "pdf" and \
+                not titles_agree(guessed.title, other.title):
+            return (f"a DOI read from a PDF's first page, but titles that disagree ({guessed.title[:60]!r}, "
+                    f"{other.title[:60]!r})")
     return None
+
+
+def titles_agree(a: str, b: str) -> bool:
+    """Whether two titles are plausibly one paper's: at least half the words of the shorter one are in the other.
+    Used where an identifier was guessed (a DOI read from a PDF's first page may be a cited paper's)."""
+    words_a, words_b = set(normalise_title(a).split()), set(normalise_title(b).split())
+    shorter = min(len(words_a), len(words_b))
+    return shorter > 0 and len(words_a & words_b) >= shorter / 2
 
 
 def _surname(record: Record) -> str:

@@ -12,7 +12,7 @@ from typing import Any, Iterable
 
 from ..errors import CorpusError
 from ..types import Record
-from .identity import doi_key
+from .identity import conflict, doi_key
 
 _TYPE_RANK = {"full_text": -1, "abstract": 0, "title": 1, "reference_title": 2}
 
@@ -96,8 +96,9 @@ def merge_records(records: Iterable[Record]) -> list[Record]:
                 owner[key] = i
                 continue
             a, b = find(i), find(owner[key])
-            if a == b or any(ids[a][k] and ids[b][k] and ids[a][k] != ids[b][k] for k in ("pmid", "doi")):
-                continue  # already one group, or the groups disagree on a PMID or DOI: different papers
+            if a == b or any(ids[a][k] and ids[b][k] and ids[a][k] != ids[b][k] for k in ("pmid", "doi")) \
+                    or conflict(record, records[owner[key]]):
+                continue  # already one group, or they disagree (identifiers, a PDF's guessed DOI): different papers
             parent[a] = b
             ids[b] = {k: ids[a][k] | ids[b][k] for k in ("pmid", "doi")}
     groups: dict[int, list[Record]] = {}
