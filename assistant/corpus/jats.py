@@ -21,6 +21,8 @@ from xml.etree import ElementTree as ET
 
 from .records import Item, Rejected, join_authors, make_record
 from .source import open_bytes
+from .xml_stream import closed_elements, malformed
+from .xml_stream import local_name as _local
 
 XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
 SKIPPED_INLINE = {"fig", "table-wrap", "disp-formula", "inline-formula", "table", "fn", "supplementary-material",
@@ -33,10 +35,6 @@ BOILERPLATE = re.compile(r"^\s*(\d+(\.\d+)*\.?\s*)?(references?|bibliography|lit
                          r"|consent for publication)\b", re.I)
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,;:)\]])")
 _EMPTY_BRACKETS = re.compile(r"[\[(]\s*[,;–-]*\s*[\])]")
-
-
-def _local(tag) -> str:
-    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
 
 
 def _clean(text: str) -> str:
@@ -200,26 +198,17 @@ def article_record(article, where: str) -> Item:
 
 def read_jats(path: Path) -> Iterator[Item]:
     path = Path(path)
-    count = depth = 0
-    root = None
+    count = 0
     try:
         with open_bytes(path, "jats") as handle:
-            for event, element in ET.iterparse(handle, events=("start", "end")):
-                if root is None:
-                    root = element
-                    if _local(root.tag) not in ("article", "pmc-articleset", "articles"):
-                        yield Rejected(path.name, f"not a JATS article (root element <{_local(root.tag)}>)")
-                        return
-                if event == "start":
-                    depth += 1
-                    continue
-                depth -= 1  # events come in document order: depth 0 is the root, 1 its children
+            for root, element, depth in closed_elements(handle):
+                if _local(root.tag) not in ("article", "pmc-articleset", "articles"):
+                    yield Rejected(path.name, f"not a JATS article (root element <{_local(root.tag)}>)")
+                    return
                 if _local(element.tag) == "article" and depth <= 1:
                     count += 1
                     yield article_record(element, f"{path.name}: article {count}")
                     if element is not root:
-                        root.clear()  # children parsed ahead are dropped from the root only, not from the stream
+                        root.clear()
     except ET.ParseError as exc:
-        line, column = exc.position
-        yield Rejected(f"{path.name}:{line}", f"malformed XML ({exc.msg if hasattr(exc, 'msg') else exc}, "
-                                               f"column {column + 1})")
+        yield malformed(path, exc)

@@ -15,6 +15,7 @@ from xml.etree import ElementTree as ET
 
 from .records import Deletion, Item, Rejected, join_authors, make_record
 from .source import open_bytes
+from .xml_stream import closed_elements, malformed
 
 
 def _text(element) -> str:
@@ -111,25 +112,16 @@ def read_pubmed_xml(path: Path) -> Iterator[Item]:
         with open_bytes(path, "pubmed-xml") as handle:
             yield from _articles(handle, path)
     except ET.ParseError as exc:
-        line, column = exc.position
-        yield Rejected(f"{path.name}:{line}", f"malformed XML ({exc.msg if hasattr(exc, 'msg') else exc}, "
-                                               f"column {column + 1})")
+        yield malformed(path, exc)
 
 
 def _articles(handle, path: Path) -> Iterator[Item]:
-    count = depth = 0
-    root = None
-    for event, element in ET.iterparse(handle, events=("start", "end")):
-        if root is None:
-            root = element
-            if root.tag not in ROOTS:
-                yield Rejected(path.name, f"not PubMed XML (root element <{root.tag}>); PubMed files start with "
-                                          "<PubmedArticleSet> or <MedlineCitationSet>")
-                return
-        if event == "start":
-            depth += 1
-            continue
-        depth -= 1  # events come in document order, so depth says where an element sits (the root is depth 0)
+    count = 0
+    for root, element, depth in closed_elements(handle):
+        if root.tag not in ROOTS:
+            yield Rejected(path.name, f"not PubMed XML (root element <{root.tag}>); PubMed files start with "
+                                      "<PubmedArticleSet> or <MedlineCitationSet>")
+            return
         bare = element.tag == "MedlineCitation" and depth <= 1 and root.tag != "PubmedArticle"
         if element.tag == "PubmedArticle" or bare:
             count += 1
