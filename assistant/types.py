@@ -280,22 +280,25 @@ class Citation:
     relevance: float | None = None
     support: float | None = None
 
+    @cached_property
+    def part(self) -> Part | None:
+        """The part of a full text the quote comes from (``None`` for an abstract or a title)."""
+        return self.record.place_of(self.quote)
+
     @property
     def section(self) -> str:
         """The full-text section the quote comes from ("Results"), or ``""``."""
-        part = self.record.place_of(self.quote)
-        return part.section if part else ""
+        return self.part.section if self.part else ""
 
     @property
     def page(self) -> int | None:
         """The PDF page the quote starts on, or ``None``."""
-        part = self.record.place_of(self.quote)
-        return part.page if part else None
+        return self.part.page if self.part else None
 
     @property
     def place(self) -> str:
         """Where the quote sits, as a reader would cite it: ``Results, p. 4`` (empty for an abstract)."""
-        part = self.record.place_of(self.quote)
+        part = self.part
         if part is None:
             return ""
         section = "" if part.section == "Abstract" and self.evidence == "abstract" else part.section
@@ -304,9 +307,8 @@ class Citation:
     def to_dict(self) -> dict[str, Any]:
         def rounded(x):
             return None if x is None else round(float(x), 4)
-        part = self.record.place_of(self.quote)
         return {"n": self.n, **self.record.bibliographic(), "quote": self.quote, "evidence": self.evidence,
-                "section": part.section or None if part else None, "page": part.page if part else None,
+                "section": self.section or None, "page": self.page,
                 "relevance": rounded(self.relevance), "support": rounded(self.support)}
 
     def reference_line(self) -> str:
