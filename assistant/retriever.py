@@ -47,10 +47,11 @@ class Filters:
     publication_types: tuple[str, ...] = ()
     journals: tuple[str, ...] = ()
     mesh: tuple[str, ...] = ()
+    ids: tuple[str, ...] = ()  # only these records (a follow-up that points at an earlier answer's sources)
 
     def __bool__(self) -> bool:
         return any(v not in (None, ()) for v in (self.year_min, self.year_max, self.types, self.publication_types,
-                                                 self.journals, self.mesh))
+                                                 self.journals, self.mesh, self.ids))
 
     def describe(self) -> str:
         """The active filters in words: "years 2015–2022 · publication type Review"."""
@@ -84,6 +85,8 @@ class Filters:
         return "no paper meets all of them together"
 
     def accepts(self, record: Record) -> bool:
+        if self.ids and record.id not in self.ids:
+            return False
         if self.year_min is not None and (record.year is None or record.year < self.year_min):
             return False
         if self.year_max is not None and (record.year is None or record.year > self.year_max):

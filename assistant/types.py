@@ -279,6 +279,12 @@ class Citation:
     evidence: str = "abstract"
     relevance: float | None = None
     support: float | None = None
+    quotes: tuple[str, ...] = ()  # every quote behind a sentence citing [n] when more than one does; see all_quotes
+
+    @property
+    def all_quotes(self) -> tuple[str, ...]:
+        """Every verbatim sentence behind the answer's sentences that cite this source (at least ``quote``)."""
+        return tuple(dict.fromkeys((self.quote, *self.quotes))) if self.quote else self.quotes
 
     @cached_property
     def part(self) -> Part | None:
@@ -307,8 +313,8 @@ class Citation:
     def to_dict(self) -> dict[str, Any]:
         def rounded(x):
             return None if x is None else round(float(x), 4)
-        return {"n": self.n, **self.record.bibliographic(), "quote": self.quote, "evidence": self.evidence,
-                "section": self.section or None, "page": self.page,
+        return {"n": self.n, **self.record.bibliographic(), "quote": self.quote, "quotes": list(self.all_quotes),
+                "evidence": self.evidence, "section": self.section or None, "page": self.page,
                 "relevance": rounded(self.relevance), "support": rounded(self.support)}
 
     def reference_line(self) -> str:
@@ -378,6 +384,7 @@ class Answer:
     related: tuple[Citation, ...] = ()
     gaps: tuple[str, ...] = ()
     basis: str = ""
+    scope: str = ""  # the papers a follow-up pointed at ("source 2 of the previous answer (Shin et al., 2017)")
 
     @property
     def sources(self) -> tuple[Citation, ...]:
@@ -397,6 +404,7 @@ class Answer:
             "related": [c.to_dict() for c in self.related],
             "gaps": list(self.gaps),
             "basis": self.basis,
+            "scope": self.scope,
             "citations": [c.to_dict() for c in self.citations],
             "checks": [c.to_dict() for c in self.checks],
         }

@@ -10,6 +10,7 @@ abstract or full text: a title is not a finding, so title-only papers reach the 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Iterator, Sequence
 
 from ..config import Settings, load_settings
@@ -18,7 +19,7 @@ from ..retriever import Filters, Retriever, check_query
 from ..types import Answer, Hit
 from .compose import compose
 from .extractive import ExtractiveEngine
-from .followup import is_follow_up, rewrite
+from .followup import Pointer, is_follow_up, pointer, rewrite
 from .prompts import CANNOT_ANSWER
 from .relevance import Question
 from .verify import Verified, Verifier
@@ -26,6 +27,9 @@ from .verify import Verified, Verifier
 REFUSAL = ("I can't answer that from the knowledge base: none of its sources is close enough to the question "
            "(best match {best:.2f}, threshold {threshold:.2f}). Ask about resistance to immune checkpoint "
            "inhibitors, or add your own literature with `checkpoint-qa ingest`.")
+
+NO_SUCH_SOURCE = "The previous answer lists sources 1 to {last}; there is no source {n}. Ask about one of those."
+MORE_PER_PAPER = 3  # sentences a paper may give when a follow-up points at it ("tell me more about [2]")
 
 NO_MATCH = "No papers match these filters ({filters}): {why}. Clear or widen the filters and ask again."
 
@@ -63,9 +67,10 @@ class Answerer:
         self.engine = engine or make_engine(self.settings, retriever)
         self.verifier = Verifier(retriever.encoder, retriever.synonyms)
 
-    def answer(self, question: str, history: Sequence[str] = (), filters: Filters | None = None) -> Answer:
+    def answer(self, question: str, history: Sequence[str] = (), filters: Filters | None = None,
+               previous: Answer | None = None) -> Answer:
         final = None
-        for _, final in self.stream(question, history, filters):
+        for _, final in self.stream(question, history, filters, previous):
             pass
         return final
 
@@ -83,10 +88,15 @@ class Answerer:
                 return rewritten
         return rewrite(question, history)
 
-    def stream(self, question: str, history: Sequence[str] = (), filters: Filters | None = None) \
-            -> Iterator[tuple[str, Answer | None]]:
-        """Yield ``(text so far, None)`` while the engine writes, then ``(final text, Answer)``."""
+    def stream(self, question: str, history: Sequence[str] = (), filters: Filters | None = None,
+               previous: Answer | None = None) -> Iterator[tuple[str, Answer | None]]:
+        """Yield ``(text so far, None)`` while the engine writes, then ``(final text, Answer)``. With ``previous``
+        (the conversation's last answer), a follow-up that points at its sources reads those papers again."""
         question = check_query(question)
+        point = pointer(question) if previous is not None and previous.sources else None
+        if point is not None:
+            yield from self._about(question, point, previous)
+            return
         query = check_query(self.standalone(question, history))
         retriever = self.retriever.pinned()  # one knowledge-base version for the whole answer
         why = filters.problem(retriever.kb.records) if filters else None
@@ -104,10 +114,39 @@ class Answerer:
             yield text, Answer(question, text, (), True, f"best match {best:.2f} below {threshold:.2f}",
                                tuple(hits), name, query)
             return
+        yield from self._write(question, query, retriever, vector, hits)
+
+    def _about(self, question: str, point: Pointer, previous: Answer) -> Iterator[tuple[str, Answer | None]]:
+        """Answer a follow-up that points at ``previous``'s sources from those papers only: more of their
+        sentences (not the ones already quoted) on the previous query, plus any words the follow-up adds."""
+        listed = {c.n: c for c in previous.sources}
+        numbers = [max(listed) if n == -1 else n for n in point.numbers] or \
+            [c.n for c in previous.citations] or list(listed)
+        query = check_query(" ".join(filter(None, [previous.query or previous.question, point.extra])))
+        missing = [n for n in numbers if n not in listed]
+        if missing:
+            text = NO_SUCH_SOURCE.format(last=max(listed), n=missing[0])
+            yield text, Answer(question, text, (), True, "no such source", (), self.engine.name, query)
+            return
+        chosen = [listed[n] for n in numbers]
+        scope = (f"source {chosen[0].n} of the previous answer: {chosen[0].record.title}" if len(chosen) == 1 else
+                 f"sources {', '.join(str(c.n) for c in chosen)} of the previous answer")
+        retriever = self.retriever.pinned()
+        vector = retriever.embed_query(query)
+        hits = retriever.search(query, len(chosen), Filters(ids=tuple(c.record.id for c in chosen)), vector=vector)
+        shown = frozenset(q for c in previous.citations for q in c.all_quotes)
+        yield from self._write(question, query, retriever, vector, hits, scope, per_paper=MORE_PER_PAPER,
+                               skip=shown)
+
+    def _write(self, question: str, query: str, retriever: Retriever, vector, hits: Sequence[Hit], scope: str = "",
+               **extractive) -> Iterator[tuple[str, Answer | None]]:
+        """Generate from the hits, verify every sentence, compose the ``Answer``."""
+        name = self.engine.name
         sources = self._sources(hits)
         raw = ""
         if sources:
-            for piece in self.engine.generate(query, sources, vector):
+            options = extractive if name == "extractive" else {}
+            for piece in self.engine.generate(query, sources, vector, **options):
                 raw += piece
                 yield raw, None
         if raw.strip().startswith(CANNOT_ANSWER[:20]):
@@ -116,6 +155,8 @@ class Answerer:
         verified = self.verifier.verify(raw, sources, attribute=name != "extractive", question=asked,
                                         names=name != "extractive") if raw.strip() else Verified("", (), ())
         answer = compose(question, query, asked, verified, hits, self.verifier, name)
+        if scope:
+            answer = replace(answer, scope=scope)
         yield answer.text, answer
 
     def _sources(self, hits: Sequence[Hit]) -> list[Hit]:

@@ -123,13 +123,29 @@ class ExtractiveEngine:
         self.max_papers = max_papers
         self.question_of = question_of
 
-    def generate(self, question: str, sources: Sequence[Hit], query_vector: np.ndarray | None = None) \
-            -> Iterator[str]:
+    def generate(self, question: str, sources: Sequence[Hit], query_vector: np.ndarray | None = None,
+                 per_paper: int = 1, skip: frozenset[str] = frozenset()) -> Iterator[str]:
         """Stream the bottom line, then one paragraph per further paper; sentences cite their source's position
-        in ``sources``."""
+        in ``sources``. With ``per_paper`` > 1 (a follow-up about given papers), each paper gives up to that many
+        relevant sentences in their order in the paper, none of the quotes in ``skip`` (already shown)."""
         if query_vector is None:
             query_vector = self.encoder.encode_batch([question])[0]
-        findings = select_findings(self.question_of(question, query_vector), sources, self.encoder,
-                                   self.max_papers)
-        for i, finding in enumerate(findings):
-            yield ("\n\n" if i else "") + cite(finding.sentence, finding.source)
+        asked = self.question_of(question, query_vector)
+        if per_paper > 1:
+            paragraphs = more_from_each(score_sentences(asked, sources, self.encoder), per_paper, skip)
+        else:
+            paragraphs = [cite(f.sentence, f.source) for f in select_findings(asked, sources, self.encoder,
+                                                                                self.max_papers)]
+        for i, paragraph in enumerate(paragraphs):
+            yield ("\n\n" if i else "") + paragraph
+
+
+def more_from_each(scored: Sequence[Scored], per_paper: int, skip: frozenset[str]) -> list[str]:
+    """One paragraph per paper: its ``per_paper`` best relevant sentences not in ``skip``, in the paper's order."""
+    paragraphs = []
+    for n in dict.fromkeys(s.source for s in scored):
+        fresh = [s for s in scored if s.source == n and is_relevant(s.relevance) and s.quote not in skip]
+        best = sorted(fresh, key=lambda s: (-s.evidence, s.position))[:per_paper]
+        if best:
+            paragraphs.append(" ".join(cite(s.sentence, n) for s in sorted(best, key=lambda s: s.position)))
+    return paragraphs

@@ -127,6 +127,7 @@ class Verifier:
         text = MOVE_MARKERS.sub(lambda m: m.group(2) + m.group(1), text)
         checks: list[SentenceCheck] = []
         quotes: dict[int, tuple[float, str, float]] = {}  # source -> (support, quote, relevance)
+        every: dict[int, list[str]] = {}  # source -> the quote behind each kept sentence citing it
         pieces: list[tuple[str, list[int]]] = []
         for paragraph in re.split(r"\n\s*\n", text.strip()):
             for start, end in sentence_spans(paragraph):
@@ -136,7 +137,7 @@ class Verifier:
                 if not any(ch.isalpha() for ch in claim):
                     continue
                 relevance = self._relevance(claim, question)
-                problems, kept, best = [], [], None
+                problems, kept, best, behind = [], [], None, {}
                 for n in dict.fromkeys(cited):
                     if not 1 <= n <= len(sources):
                         problems.append(f"unknown source [{n}] in: {claim}")
@@ -145,6 +146,7 @@ class Verifier:
                     if not ok:
                         continue
                     kept.append(n)
+                    behind[n] = quote
                     best = score if best is None else max(best, score)
                     if n not in quotes or score > quotes[n][0]:
                         quotes[n] = (score, quote, relevance if relevance is not None else 0.0)
@@ -153,7 +155,7 @@ class Verifier:
                     found = self._attribute(claim, sources, names) if attribute else None
                     if found:
                         n, best, quote = found
-                        kept, status = [n], "attributed"
+                        kept, status, behind[n] = [n], "attributed", quote
                         if n not in quotes or best > quotes[n][0]:
                             quotes[n] = (best, quote, relevance if relevance is not None else 0.0)
                         problems.append(f"no citation (attributed to [{n}] by the verifier): {claim}")
@@ -164,6 +166,8 @@ class Verifier:
                 if supported and not relevant:
                     problems.append(f"not relevant to the question (relevance {relevance:.2f}): {claim}")
                     status, kept = "irrelevant", []
+                for n in kept:
+                    every.setdefault(n, []).append(behind[n])
                 checks.append(SentenceCheck(claim, tuple(kept), status, tuple(problems), supported, relevant, best,
                                             relevance))
                 pieces.append((claim, kept))
@@ -182,7 +186,8 @@ class Verifier:
         text = "\n\n".join(" ".join(p) for p in paragraphs)
         citations = tuple(Citation(renumber[n], sources[n - 1].record, quotes[n][1],
                                    evidence_kind(sources[n - 1].record, quotes[n][1]),
-                                   quotes[n][2] if question is not None else None, quotes[n][0]) for n in order)
+                                   quotes[n][2] if question is not None else None, quotes[n][0],
+                                   tuple(dict.fromkeys(every.get(n, ())))) for n in order)
         checks = tuple(SentenceCheck(c.text, tuple(renumber[n] for n in c.cited), c.status, c.problems, c.supported,
                                      c.relevant, c.support, c.relevance) for c in checks)
         return Verified(text, citations, checks, tuple(paragraphs))
