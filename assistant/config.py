@@ -29,8 +29,13 @@ def default_index_dir() -> Path:
     """Built files live beside the shipped corpus in a checkout, else in the user's data folder."""
     if shipped_corpus_dir().is_dir():
         return PROJECT_ROOT / "index" / "built"
+    return data_home() / "index"
+
+
+def data_home() -> Path:
+    """The user's data folder for Checkpoint QA (``$XDG_DATA_HOME/checkpoint-qa``)."""
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "checkpoint-qa" / "index"
+    return Path(base) / "checkpoint-qa"
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,7 @@ class FileReport:
     unchanged: int = 0
     removed: int = 0
     rejected: int = 0
+    added_ids: tuple[str, ...] = ()  # the records this file added (what undoing the file removes)
 
     def line(self) -> str:
         counts = [f"{n} {label}" for n, label in ((self.added, "added"), (self.updated, "updated"),
@@ -195,6 +196,7 @@ class Upsert:
         self.duplicates: list[str] = []
         self.rejected: list[Rejected] = []
         self.added = self.updated = self.unchanged = 0
+        self.last_added: list[str] = []  # ids of the records the latest ``add`` call added
 
     def add(self, incoming: Iterable[Record]) -> tuple[int, int, int]:
         """Upsert ``incoming``; returns how many of them were added, changed a held record, or changed nothing.
@@ -203,6 +205,7 @@ class Upsert:
         these per-call counts say what this batch did."""
         added = changed = same = 0
         held = self.held
+        self.last_added = []
         for record in incoming:
             i, notes = held.match(record)
             if i is None:
@@ -211,6 +214,7 @@ class Upsert:
                 self.added += 1
                 added += 1
                 self.touched.add(i)
+                self.last_added.append(fresh.id)
                 if notes:
                     if self.strict:
                         raise CorpusError(f"{record.id} ({record.title[:80]!r}) is a possible duplicate: "
@@ -350,7 +354,8 @@ def _upsert_files(files: Sequence[Path], fmt: str | None, strict: bool, progress
             batch = collect([path], fmt, strict)
             added, updated, unchanged = upsert.add(batch.records)
             removed = upsert.delete(batch.deletions)
-            reports.append(FileReport(path.name, added, updated, unchanged, removed, len(batch.rejected)))
+            reports.append(FileReport(path.name, added, updated, unchanged, removed, len(batch.rejected),
+                                      tuple(upsert.last_added)))
             rejected += batch.rejected
             truncated += batch.truncated
             if bar is not None:

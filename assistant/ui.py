@@ -4,25 +4,39 @@
 tests drive directly. Gradio is imported inside functions, with an install hint, so the library never needs it.
 The page binds 127.0.0.1 by default, never uses ``share``, turns analytics off and uses system fonts, so it makes
 no outside request; every piece of document text is escaped before it is rendered (``render``).
+
+One question runs at a time per page: asking while an answer is being written is refused with a message (the new
+question stays in the box), and Stop cancels the running answer at once (the engine's stream is closed as well, so
+a language model stops generating). Conversations are kept in the browser (``conversations``), never on the server.
 """
 
 from __future__ import annotations
 
 import html
+import logging
 import os
+import re
+import secrets
 import sys
 import tempfile
+import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
+from . import conversations
 from .answer import Answerer
-from .config import Settings
+from .config import Settings, data_home
 from .errors import AssistantError, ConfigError, ModelError
 from .limits import UI_MIN_SCORE
-from .render import answer_markdown, escape_markdown, final_markdown, sources_html
+from .render import (answer_markdown, conversation_sources, escape_markdown, final_markdown, plain_answer,
+                     sources_html)
 from .retriever import Filters
 from .store import KnowledgeBase, describe
+from .types import Answer
+from .ui_assets import CSS, HEAD, OFFLINE_BANNER
+
+log = logging.getLogger(__name__)
 
 EXAMPLES = [
     "Does the gut microbiome affect response to anti-PD-1 therapy?",
@@ -31,45 +45,84 @@ EXAMPLES = [
     "Which alternative immune checkpoints are upregulated after PD-1 blockade?",
     "Is hyperprogressive disease a real phenomenon of immunotherapy?",
 ]
-RECORD_TYPES = ["full_text", "abstract", "title", "reference_title"]
-
-CSS = """
-.cqa-card {border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 10px 12px; margin-bottom: 10px;}
-.cqa-n {font-weight: 700; color: var(--color-accent);}
-.cqa-title {font-weight: 600;}
-.cqa-meta {font-size: 0.85em; opacity: 0.8; margin: 4px 0;}
-.cqa-kind, .cqa-score {font-size: 0.8em; border: 1px solid var(--border-color-primary); border-radius: 4px;
-  padding: 0 4px; margin-left: 4px;}
-.cqa-quote {margin: 6px 0; padding: 4px 8px; border-left: 3px solid var(--color-accent);
-  background: var(--background-fill-secondary); font-style: italic;}
-.cqa-quote mark {background: var(--color-accent-soft); font-style: normal;}
-.cqa-links a {margin-right: 8px;}
-.cqa-empty {opacity: 0.7; font-style: italic;}
-.cqa-subjects {font-size: 0.85em; margin: 4px 0;}
-.cqa-filters {display: inline-block; border: 1px solid var(--color-accent); border-radius: 12px; padding: 2px 10px;
-  font-size: 0.9em;}
-.cqa-warn {border-color: #b42318; color: #b42318;}
-"""
+RECORD_TYPES = [("full text", "full_text"), ("abstract", "abstract"), ("title only", "title"),
+                ("title from a reference list", "reference_title")]
+BUSY = ("Still answering your previous question. Press Stop, or wait for it to finish: your new question stays "
+        "in the box.")
+STOPPED_DRAFT = "*Stopped: this draft was not checked against its sources.*"
+STOPPED_EMPTY = "*Stopped before an answer was written.*"
 
 
-def respond(answerer: Answerer, message: str, history: list | None, filters: Filters | None = None) \
+class StopFlag:
+    """Set by the Stop button, read by the running answer between pieces (one per page, in ``gr.State``)."""
+
+    def __init__(self):
+        self.stopped = False
+
+
+def status_html(text: str, busy: bool = False) -> str:
+    if not text:
+        return ""
+    return f'<div class="{"cqa-busy" if busy else "cqa-done"}">{html.escape(text)}</div>'
+
+
+def for_web(text: str) -> str:
+    """A library message in words for the page: no command-line flags or backticks it cannot act on."""
+    text = re.sub(r"pass --format with one of ([\w\-, ]+)",
+                  "give the file the extension of its format (.xml, .nxml, .pdf, .txt for MEDLINE, .ris, .bib, "
+                  ".csv or .jsonl)", text)
+    text = text.replace("add your own literature with `checkpoint-qa ingest`",
+                        "add your own literature under Knowledge base, Add files")
+    return text.replace("`", "")
+
+
+def engine_failure(exc: Exception) -> str:
+    first = str(exc).splitlines()[0][:200] if str(exc) else ""
+    return (f"The answer engine failed ({type(exc).__name__}{': ' + first if first else ''}). Nothing was "
+            "answered: try again, or choose 'Quotes from the papers' under Filters and settings.")
+
+
+def respond(answerer: Answerer, message: str, history: list | None, filters: Filters | None = None,
+            previous: Answer | None = None, answer_no: int = 0, stop: StopFlag | None = None) \
         -> Iterator[tuple[list, str, object]]:
-    """Stream one exchange: yields the chat history (messages format), the sources panel's HTML and, at the
-    end, the ``Answer`` (``None`` before)."""
-    history = list(history or [])
+    """Stream one exchange: yields the chat (messages format, the question echoed first), a status line, and at
+    the end the ``Answer`` (``None`` before, and after an error). ``previous`` lets a follow-up point at the last
+    answer's sources; ``answer_no`` numbers this answer's source cards; ``stop`` ends the stream early."""
+    history = conversations.plain_messages(history or [])
     message = (message or "").strip()
     if not message:
-        yield history, sources_html(None), None
+        yield history, "", None
         return
-    asked = [m["content"] for m in history if m.get("role") == "user" and isinstance(m.get("content"), str)]
-    history.append({"role": "user", "content": message})
+    asked = [unescape(m["content"]) for m in history if m["role"] == "user"]
+    history.append({"role": "user", "content": escape_markdown(message)})
+    engine = answerer.engine
+    if not getattr(engine, "loaded", True):
+        yield history, status_html("Loading the language model (first time only: about a minute)…", True), None
+    else:
+        yield history, status_html("Searching the knowledge base…", True), None
+    started = time.perf_counter()
+    stream = answerer.stream(message, asked, filters, previous)
     try:
-        for text, final in answerer.stream(message, asked, filters):
-            shown = final_markdown(final) if final is not None else answer_markdown(text, ())
-            yield history + [{"role": "assistant", "content": shown}], sources_html(final), final
+        for text, final in stream:
+            if stop is not None and stop.stopped:
+                stream.close()
+                shown = answer_markdown(text, (), answer_no) + "\n\n" + STOPPED_DRAFT if text else STOPPED_EMPTY
+                yield history + [{"role": "assistant", "content": shown}], status_html("Stopped."), None
+                return
+            if final is None:
+                yield (history + [{"role": "assistant", "content": answer_markdown(text, (), answer_no)}],
+                       status_html("Writing the answer…", True), None)
+                continue
+            shown = final_markdown(replace(final, text=for_web(final.text)), answer_no)
+            took = f"Answered in {time.perf_counter() - started:.1f} s."
+            yield history + [{"role": "assistant", "content": shown}], status_html(took), final
     except AssistantError as exc:
-        yield history + [{"role": "assistant", "content": f"Error: {escape_markdown(str(exc))}"}], \
-            sources_html(None), None
+        yield (history + [{"role": "assistant", "content": escape_markdown(for_web(str(exc)))}],
+               status_html("Could not answer."), None)
+    except Exception as exc:  # an engine's own failure (a server gone, a model that cannot load): one message
+        log.exception("answer engine failed")
+        yield (history + [{"role": "assistant", "content": escape_markdown(engine_failure(exc))}],
+               status_html("The answer engine failed."), None)
 
 
 def engine_choices(settings: Settings) -> list[tuple[str, str]]:
@@ -134,7 +187,8 @@ class ChatBackend:
         key = (engine, int(k), float(min_score))
         if key not in self._answerers:
             settings = replace(self.base.settings, engine=engine, k=int(k), min_score=float(min_score))
-            self._answerers[key] = Answerer(self.retriever, settings)
+            same = engine == self.base.settings.engine  # keep the page's own engine (and its loaded model)
+            self._answerers[key] = Answerer(self.retriever, settings, engine=self.base.engine if same else None)
         return self._answerers[key]
 
     def hydrate(self) -> str:
@@ -151,21 +205,52 @@ class ChatBackend:
         lines += [f"- not found: {escape_markdown(line)}" for line in report.not_found[:30]]
         return "\n".join(lines)
 
-    def ingest(self, paths: list[str]) -> str:
+    def _encoder(self):
         from .encoders import get_encoder
-        from .ingest import ingest
         retriever = self.retriever  # documents go through the build encoder, not the query encoder
-        encoder = get_encoder(retriever.kb.model, retriever.settings.precision, retriever.settings.document_encoder)
-        report = ingest(paths, index=retriever.kb.path.parent, encoder=encoder, progress=True)
+        return get_encoder(retriever.kb.model, retriever.settings.precision, retriever.settings.document_encoder)
+
+    def _reload(self, report) -> None:
         if report.build is not None:
             self.retriever.kb = KnowledgeBase.load(self.retriever.kb.path.parent)
-        lines = [escape_markdown(report.summary())]
-        lines += [f"- {escape_markdown(file.line())}" for file in report.files[:50]]
-        lines += [f"- rejected: {escape_markdown(str(item))}" for item in report.rejected[:20]]
+
+    def ingest(self, paths: list[str]) -> tuple[str, list[dict]]:
+        """Ingest uploaded files; returns the report in plain words and, per file that added papers, its name and
+        the ids it added (what "Remove" takes away again)."""
+        from .ingest import ingest
+        report = ingest(paths, index=self.retriever.kb.path.parent, encoder=self._encoder(), progress=True)
+        self._reload(report)
+        lines = [f"- {escape_markdown(file_in_words(file))}" for file in report.files[:50]]
+        lines += [f"- could not read {escape_markdown(for_web(str(item)))}" for item in report.rejected[:20]]
         lines += [f"- {label}: {escape_markdown(line)}" for label, found in
-                  (("updated", report.changes), ("possible duplicate", report.duplicates),
-                   ("truncated", report.truncated)) for line in found[:20]]
-        return "\n".join(lines)
+                  (("updated with new details", report.changes), ("kept apart, possibly the same paper as another",
+                   report.duplicates), ("text cut to the size limit", report.truncated)) for line in found[:20]]
+        if report.build is None:
+            lines.append("- nothing new: the knowledge base is unchanged")
+        added = [{"name": f.name, "ids": list(f.added_ids)} for f in report.files if f.added_ids]
+        return "\n".join(lines), added
+
+    def remove(self, ids: Sequence[str]) -> str:
+        from .ingest import remove
+        report = remove(list(ids), index=self.retriever.kb.path.parent, encoder=self._encoder())
+        self._reload(report)
+        words = f"Removed {report.removed} paper{'s' * (report.removed != 1)} from the knowledge base."
+        missing = [r.where for r in report.rejected]
+        if missing:
+            words += " Not in the knowledge base: " + ", ".join(missing[:10]) + "."
+        return escape_markdown(words)
+
+
+def file_in_words(file) -> str:
+    """What one uploaded file did, for people: "trial.xml: 3 papers added, 2 already in the knowledge base"."""
+    def papers(n: int) -> str:
+        return f"{n} paper{'s' * (n != 1)}"
+    bits = [f"{papers(file.added)} added" if file.added else "",
+            f"{papers(file.updated)} updated with new details" if file.updated else "",
+            f"{papers(file.unchanged)} already in the knowledge base" if file.unchanged else "",
+            f"{papers(file.removed)} removed (deleted by PubMed)" if file.removed else "",
+            f"{file.rejected} item{'s' * (file.rejected != 1)} could not be read" if file.rejected else ""]
+    return f"{file.name}: " + (", ".join(b for b in bits if b) or "no papers found in it")
 
 
 def _gradio():
@@ -175,6 +260,37 @@ def _gradio():
     except ImportError:
         raise ModelError("the web chat needs gradio; install it with: pip install gradio") from None
     return gr
+
+
+def browser_secret() -> str:
+    """The key that encrypts conversations kept in the browser, stored once in the data folder (readable by the
+    user only) so saved conversations survive a restart of the chat."""
+    path = data_home() / "browser-secret"
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError:
+        pass
+    secret = secrets.token_urlsafe(24)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = path.with_name(f".browser-secret-{os.getpid()}")
+        staging.write_text(secret, encoding="utf-8")
+        staging.chmod(0o600)
+        os.replace(staging, path)
+    except OSError:  # a read-only home: conversations then last until the chat restarts
+        pass
+    return secret
+
+
+def launch_options(gr) -> dict:
+    """What ``launch`` needs for the page to look and behave as designed (tests launch with the same)."""
+    theme = gr.themes.Soft(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"]).set(
+        block_label_text_color="*primary_800", block_title_text_color="*primary_800",  # WCAG AA on their fills
+        button_primary_background_fill="*primary_700", button_primary_background_fill_hover="*primary_800",
+        input_placeholder_color="#57606a", input_placeholder_color_dark="#c9d1d9", link_text_color="#1d4ed8",
+        link_text_color_dark="#93c5fd", link_text_color_visited="#1d4ed8", link_text_color_visited_dark="#93c5fd",
+        link_text_color_hover="#1e40af", link_text_color_hover_dark="#bfdbfe")
+    return {"theme": theme, "css": CSS, "head": HEAD, "footer_links": [], "show_error": True}
 
 
 def build_app(answerer: Answerer, online: bool | None = None):
@@ -187,54 +303,75 @@ def build_app(answerer: Answerer, online: bool | None = None):
     backend = ChatBackend(answerer)
     settings = answerer.settings
     with gr.Blocks(title="Checkpoint QA", analytics_enabled=False) as app:
-        gr.Markdown("## Checkpoint QA\nCited answers about resistance to immune checkpoint inhibitors, from the "
-                    "literature in your knowledge base. The answer leads with its bottom line; each finding quotes a "
-                    "sentence of an abstract or full text (with its section and page), checked against its source "
-                    "and tested for relevance to your question. Papers known "
-                    "only by title are listed, not quoted, and terms no source mentions are named.")
-        last_answer = gr.State(None)
-        conversation = gr.State([])  # every answer of this conversation, for exporting all its references
+        gr.HTML(OFFLINE_BANNER)
+        gr.Markdown("# Checkpoint QA\nCited answers about resistance to immune checkpoint inhibitors, from the "
+                    "literature in your knowledge base. Every finding quotes a sentence of an abstract or full text, "
+                    "checked against its source; click a number such as [1] to see the source and the quoted "
+                    "sentence.", elem_id="cqa-title")
+        answers = gr.State([])  # one Answer (or None) per finished exchange of this conversation
+        conversation_id = gr.State(conversations.new_id)
+        busy = gr.State(False)
+        stop_flag = gr.State(StopFlag)
+        pending = gr.State("")
+        saved = gr.BrowserState([], storage_key="checkpoint-qa-conversations", secret=browser_secret())
+        uploaded = gr.State([])  # files added from this page: name and the ids they added
         with gr.Row(equal_height=False):
-            with gr.Column(scale=3):
-                chatbot = gr.Chatbot(label="Answer", height=520, elem_id="cqa-chat", buttons=["copy", "copy_all"],
-                                     feedback_options=None, placeholder="Ask about checkpoint-inhibitor resistance.")
+            with gr.Column(scale=3, elem_id="cqa-main"):
+                with gr.Row():
+                    new_chat = gr.Button("New conversation", size="sm", elem_id="cqa-new", scale=0)
+                    history_menu = gr.Dropdown([], value=None, label="Past conversations (kept in this browser)",
+                                               elem_id="cqa-history", scale=3, interactive=True)
+                chatbot = gr.Chatbot(label="Conversation", show_label=False, height=480, elem_id="cqa-chat",
+                                     buttons=[], feedback_options=None, editable="user",
+                                     placeholder="Ask about checkpoint-inhibitor resistance. Answers quote the "
+                                                 "papers; numbers like [1] lead to their sources.")
+                status = gr.HTML("", elem_id="cqa-status", padding=False)
                 with gr.Row(elem_id="cqa-filter-row"):
-                    active_filters = gr.HTML("", elem_id="cqa-active-filters")
+                    active_filters = gr.HTML("", elem_id="cqa-active-filters", padding=False)
                     clear_filters = gr.Button("Clear filters", size="sm", visible=False, elem_id="cqa-clear-filters",
                                               scale=0)
                 with gr.Row():
-                    box = gr.Textbox(placeholder="e.g. Does the gut microbiome affect response to anti-PD-1?",
-                                     show_label=False, scale=5, elem_id="cqa-question", max_length=2000)
+                    box = gr.Textbox(label="Your question", show_label=False, scale=5, elem_id="cqa-question",
+                                     placeholder="e.g. Does the gut microbiome affect response to anti-PD-1?",
+                                     max_length=2000, lines=1)
                     send = gr.Button("Ask", variant="primary", scale=1, elem_id="cqa-ask")
-                gr.Examples(EXAMPLES, inputs=box, label="Example questions")
+                    stop = gr.Button("Stop", variant="stop", scale=1, visible=False, elem_id="cqa-stop")
+                with gr.Column(elem_id="cqa-examples") as examples:
+                    gr.Markdown("Example questions (click to ask):")
+                    example_buttons = [gr.Button(q, size="sm") for q in EXAMPLES]
+            with gr.Column(scale=2, elem_id="cqa-side"):
+                gr.Markdown("## Sources")
+                sources = gr.HTML(sources_html(None), elem_id="cqa-sources", padding=False)
                 with gr.Row():
-                    clear = gr.Button("New conversation", size="sm")
+                    copy_button = gr.Button("Copy last answer with references", size="sm", elem_id="cqa-copy")
+                    export_button = gr.Button("Export references", size="sm", elem_id="cqa-export")
+                with gr.Row():
                     export_format = gr.Dropdown([("BibTeX", "bibtex"), ("RIS", "ris"), ("Markdown", "markdown")],
-                                                value="bibtex", label="Export format", show_label=False, scale=1,
-                                                elem_id="cqa-export-format")
+                                                value="bibtex", label="Export format", elem_id="cqa-export-format")
                     export_scope = gr.Dropdown([("whole conversation", "conversation"), ("last answer", "last")],
-                                               value="conversation", label="Export which references",
-                                               show_label=False, scale=1, elem_id="cqa-export-scope")
-                    export_button = gr.Button("Export cited references", size="sm", elem_id="cqa-export")
+                                               value="conversation", label="References of", elem_id="cqa-export-scope")
                 export_file = gr.File(label="Cited references", visible=False, elem_id="cqa-export-file")
-            with gr.Column(scale=2):
-                gr.Markdown("### Sources")
-                sources = gr.HTML(sources_html(None), elem_id="cqa-sources")
+                copy_text = gr.Textbox(visible=False, elem_id="cqa-copy-text")
                 with gr.Accordion("Filters and settings", open=False):
                     with gr.Row():
                         year_min = gr.Textbox(label="From year", placeholder="any", max_length=4,
                                               elem_id="cqa-year-min")
                         year_max = gr.Textbox(label="To year", placeholder="any", max_length=4,
                                               elem_id="cqa-year-max")
-                    types = gr.CheckboxGroup(RECORD_TYPES, label="What the record holds (none = all)")
-                    publication_types = gr.Textbox(label="Publication types, comma separated (e.g. Review)")
+                    types = gr.CheckboxGroup(RECORD_TYPES, label="What the paper's record holds (none ticked = all)",
+                                             elem_id="cqa-types")
+                    publication_types = gr.Textbox(label="Publication types, comma separated (e.g. Review)",
+                                                   elem_id="cqa-pubtypes")
                     choices = engine_choices(settings)
                     engine = gr.Dropdown(choices, value=settings.engine if settings.engine in {v for _, v in choices}
                                          else "extractive", label="Who writes the answer",
                                          info=engines_unavailable(settings) or None, elem_id="cqa-engine")
-                    k = gr.Slider(1, 20, value=settings.k, step=1, label="Papers retrieved")
+                    k = gr.Slider(1, 20, value=settings.k, step=1, label="Papers searched per question",
+                                  info="More papers can add findings and related papers; every one is listed.")
                     min_score = gr.Slider(UI_MIN_SCORE, 0.9, value=max(settings.min_score, UI_MIN_SCORE), step=0.05,
-                                          label="How close a source must be to answer (refusal threshold)")
+                                          label="How close a paper must be before the assistant answers",
+                                          info="Higher refuses more often; below 0.2 off-topic questions would get "
+                                               "answers, so it stops there.")
                 with gr.Accordion("Knowledge base", open=False):
                     corpus = gr.Markdown(corpus_markdown(backend.retriever.kb, online), elem_id="cqa-corpus")
                     hydrate_button = gr.Button("Fetch abstracts from PubMed for title-only papers",
@@ -243,20 +380,113 @@ def build_app(answerer: Answerer, online: bool | None = None):
                     uploads = gr.File(label="Add files: PubMed XML (.xml, .xml.gz), full-text JATS (.nxml) or PDF, "
                                             "MEDLINE, RIS, BibTeX, CSV or JSONL",
                                       file_count="multiple", type="filepath", elem_id="cqa-upload")
-                    ingest_button = gr.Button("Ingest files", elem_id="cqa-ingest")
+                    ingest_button = gr.Button("Add these files to the knowledge base", elem_id="cqa-ingest")
                     ingest_report = gr.Markdown(elem_id="cqa-ingest-report")
+                    added_menu = gr.Dropdown([], value=None, label="Files added from this page",
+                                             elem_id="cqa-added", interactive=True)
+                    undo_button = gr.Button("Remove that file's papers", size="sm", elem_id="cqa-undo")
+                    remove_ids = gr.Textbox(label="Remove papers by PMID, DOI or record id (comma separated)",
+                                            elem_id="cqa-remove-ids")
+                    remove_button = gr.Button("Remove these papers", size="sm", elem_id="cqa-remove")
 
-        def handler(message, history, y_min, y_max, kinds, pub_types, engine_name, k_value, threshold):
+        filter_inputs = [year_min, year_max, types, publication_types]
+
+        def begin(message, chat, is_busy, flag):
+            """Echo the question at once and show Stop; refuse (visibly) while another answer is running."""
+            if is_busy:
+                raise gr.Error(BUSY, title="One question at a time")
+            message = (message or "").strip()
+            if not message:
+                raise gr.Error("Type a question first.", title="No question")
+            flag.stopped = False
+            chat = conversations.plain_messages(chat) + [{"role": "user", "content": escape_markdown(message)}]
+            return (chat, message, status_html("Searching the knowledge base…", True), True,
+                    gr.Button(visible=False), gr.Button(visible=True), gr.Column(visible=False))
+
+        begin_outputs = [chatbot, pending, status, busy, send, stop, examples]  # not the box: a refusal keeps it
+
+        def answer_it(message, chat, done, y_min, y_max, kinds, pub_types, engine_name, k_value, threshold, flag):
+            chat = conversations.plain_messages(chat)
+            history = chat[:-1] if chat and chat[-1]["role"] == "user" else chat
             try:
                 filters = read_filters(y_min, y_max, kinds, pub_types)
                 chosen = backend.answerer(engine_name, k_value, threshold)
             except (AssistantError, ConfigError) as exc:
-                yield history, sources_html(None), None, message
-                raise gr.Error(str(exc)) from None
-            for chat, panel, final in respond(chosen, message, history, filters):
-                yield chat, panel, final, ""
+                note = {"role": "assistant", "content": escape_markdown(for_web(str(exc)))}
+                yield history + [chat[-1], note], status_html("Could not answer."), gr.skip(), done + [None]
+                return
+            previous = next((a for a in reversed(done) if a is not None), None)
+            final = None
+            for shown, line, final in respond(chosen, message, history, filters, previous, len(done) + 1, flag):
+                if final is None:
+                    yield shown, line, gr.skip(), gr.skip()
+            finished = done + [final]
+            yield shown, line, conversation_sources(finished), finished
 
-        filter_inputs = [year_min, year_max, types, publication_types]
+        answer_inputs = [pending, chatbot, answers, *filter_inputs, engine, k, min_score, stop_flag]
+        answer_outputs = [chatbot, status, sources, answers]
+
+        def finish(chat, done, conv, stored):
+            kept = conversations.save(stored, conv, chat, done)
+            last = next((a for a in reversed(done) if a is not None), None)
+            return (kept, gr.Dropdown(choices=conversations.choices(kept), value=None), False,
+                    gr.Button(visible=True), gr.Button(visible=False), plain_answer(last) if last else "")
+
+        finish_inputs = [chatbot, answers, conversation_id, saved]
+        finish_outputs = [saved, history_menu, busy, send, stop, copy_text]
+        running = []
+
+        def wire(event):
+            answering = event.success(lambda: "", None, [box], queue=False).then(answer_it, answer_inputs,
+                                                                                 answer_outputs)
+            running.append(answering)
+            answering.then(finish, finish_inputs, finish_outputs)
+
+        for trigger in (box.submit, send.click):
+            wire(trigger(begin, [box, chatbot, busy, stop_flag], begin_outputs))
+        for button, question in zip(example_buttons, EXAMPLES):
+            wire(button.click(lambda c, b, f, q=question: begin(q, c, b, f), [chatbot, busy, stop_flag],
+                              begin_outputs))
+
+        def cut_at(chat, done, index):
+            """The conversation before the user message at ``index`` (its exchange and everything after go)."""
+            chat = conversations.plain_messages(chat)
+            users = [i for i, m in enumerate(chat) if m["role"] == "user" and i <= index]
+            if not users:
+                raise gr.Error("Nothing to redo.")
+            at = users[-1]
+            return chat[:at], done[:len(users) - 1]
+
+        def edited(chat, done, is_busy, flag, data: gr.EditData):
+            earlier, kept = cut_at(chat, done, data.index)
+            return (*begin(data.value, earlier, is_busy, flag), kept,
+                    conversation_sources(kept))
+
+        def retried(chat, done, is_busy, flag, data: gr.RetryData):
+            earlier, kept = cut_at(chat, done, data.index)
+            question = conversations.message_text(conversations.plain_messages(chat)[len(earlier)]["content"])
+            return (*begin(unescape(question), earlier, is_busy, flag), kept, conversation_sources(kept))
+
+        edited.__annotations__["data"] = gr.EditData  # the page's module has no global ``gr`` to resolve names in
+        retried.__annotations__["data"] = gr.RetryData
+        redo_inputs = [chatbot, answers, busy, stop_flag]
+        wire(chatbot.edit(edited, redo_inputs, begin_outputs + [answers, sources]))
+        wire(chatbot.retry(retried, redo_inputs, begin_outputs + [answers, sources]))
+
+        def stopped(chat, flag):
+            flag.stopped = True
+            chat = conversations.plain_messages(chat)
+            if chat and chat[-1]["role"] == "assistant" and STOPPED_DRAFT not in chat[-1]["content"]:
+                chat[-1]["content"] += "\n\n" + STOPPED_DRAFT
+            elif chat and chat[-1]["role"] == "user":
+                chat.append({"role": "assistant", "content": STOPPED_EMPTY})
+            return chat, status_html("Stopped. Ask again when you are ready."), False, gr.Button(visible=True), \
+                gr.Button(visible=False)
+
+        stop.click(stopped, [chatbot, stop_flag], [chatbot, status, busy, send, stop], cancels=running,
+                   queue=False).then(lambda chat, done: done + [None] if len(done) < sum(
+                       m["role"] == "user" for m in conversations.plain_messages(chat)) else done,
+                       [chatbot, answers], [answers])
 
         def show_filters(y_min, y_max, kinds, pub_types):
             try:
@@ -273,23 +503,49 @@ def build_app(answerer: Answerer, online: bool | None = None):
             control.change(show_filters, filter_inputs, [active_filters, clear_filters])
         clear_filters.click(lambda: ("", "", [], ""), None, filter_inputs)
 
-        inputs = [box, chatbot, year_min, year_max, types, publication_types, engine, k, min_score]
-        for trigger in (box.submit, send.click):
-            trigger(handler, inputs, [chatbot, sources, last_answer, box]).then(
-                lambda answer, answers: answers + [answer] if answer is not None else answers,
-                [last_answer, conversation], [conversation])
+        def reset(is_busy):
+            """One reset for everything a conversation leaves behind: messages, sources, answers, export, copy."""
+            if is_busy:
+                raise gr.Error(BUSY, title="One question at a time")
+            return ([], sources_html(None), [], "", gr.File(value=None, visible=False), conversations.new_id(), "",
+                    "", gr.Column(visible=True), gr.Dropdown(value=None))
 
-        def reset():
-            """One reset for everything a conversation leaves behind: messages, sources, answers, export link."""
-            return [], sources_html(None), None, [], "", gr.File(value=None, visible=False)
+        reset_outputs = [chatbot, sources, answers, box, export_file, conversation_id, copy_text, status, examples,
+                         history_menu]
+        new_chat.click(reset, [busy], reset_outputs)
+        chatbot.clear(reset, [busy], reset_outputs)
 
-        reset_outputs = [chatbot, sources, last_answer, conversation, box, export_file]
-        clear.click(reset, None, reset_outputs)
-        chatbot.clear(reset, None, reset_outputs)
+        def open_saved(chosen, stored, is_busy):
+            entry = conversations.find(stored, chosen or "")
+            if entry is None:
+                return [gr.skip()] * 8
+            if is_busy:
+                raise gr.Error(BUSY, title="One question at a time")
+            done = [conversations.restore_answer(backend.retriever.kb, a) for a in entry.get("answers", [])]
+            last = next((a for a in reversed(done) if a is not None), None)
+            return (entry.get("messages", []), done, entry["id"], conversation_sources(done),
+                    status_html(f"Opened your conversation of {entry.get('when', '')}."),
+                    plain_answer(last) if last else "", gr.Column(visible=False),
+                    gr.File(value=None, visible=False))
 
-        def do_export(answer, answers, fmt, scope):
+        history_menu.input(open_saved, [history_menu, saved, busy],
+                           [chatbot, answers, conversation_id, sources, status, copy_text, examples, export_file])
+        app.load(lambda stored: gr.Dropdown(choices=conversations.choices(stored), value=None), [saved],
+                 [history_menu])
+
+        copy_button.click(None, [copy_text], None, js="""(text) => {
+            const status = document.querySelector('#cqa-status');
+            if (!text) { if (status) status.innerText = 'Nothing to copy yet: ask a question first.'; return []; }
+            navigator.clipboard.writeText(text).then(
+              () => { if (status) status.innerText = 'Copied the last answer with its numbered references.'; },
+              () => { if (status) status.innerText = 'The browser refused to copy; select the answer instead.'; });
+            return [];
+        }""")
+
+        def do_export(done, fmt, scope):
             from .export import FORMATS, export, unique_records
-            chosen = [answer] if scope == "last" and answer is not None else list(answers or [])
+            finished = [a for a in done or [] if a is not None]
+            chosen = finished[-1:] if scope == "last" else finished
             cited = unique_records(c for a in chosen for c in a.sources)
             if not cited:
                 raise gr.Error("No references yet: none of this conversation's answers cites a paper.")
@@ -299,18 +555,48 @@ def build_app(answerer: Answerer, online: bool | None = None):
             path.write_text(export(cited, fmt, text), encoding="utf-8")
             return gr.File(value=str(path), visible=True)
 
-        export_button.click(do_export, [last_answer, conversation, export_format, export_scope], [export_file])
+        export_button.click(do_export, [answers, export_format, export_scope], [export_file])
 
-        def do_ingest(paths, progress=gr.Progress(track_tqdm=True)):
+        def added_choices(files: list[dict]):
+            return gr.Dropdown(choices=[(f"{f['name']} ({len(f['ids'])} papers)", str(i))
+                                        for i, f in enumerate(files) if f["ids"]], value=None)
+
+        def do_ingest(paths, files, progress=gr.Progress(track_tqdm=True)):
             if not paths:
-                return "Choose one or more files first.", corpus_markdown(backend.retriever.kb, online)
+                return ("Choose one or more files first.", corpus_markdown(backend.retriever.kb, online), gr.skip(),
+                        files, gr.skip())
             try:
-                report = backend.ingest(list(paths))
+                report, added = backend.ingest(list(paths))
             except AssistantError as exc:
-                report = f"Error: {escape_markdown(str(exc))}"
-            return report, corpus_markdown(backend.retriever.kb, online)
+                report, added = f"Could not add the files: {escape_markdown(for_web(str(exc)))}", []
+            files = files + added
+            return report, corpus_markdown(backend.retriever.kb, online), None, files, added_choices(files)
 
-        ingest_button.click(do_ingest, [uploads], [ingest_report, corpus])
+        ingest_button.click(do_ingest, [uploads, uploaded], [ingest_report, corpus, uploads, uploaded, added_menu])
+
+        def do_undo(chosen, files):
+            if chosen in (None, ""):
+                raise gr.Error("Choose a file added from this page first.")
+            files = list(files)
+            entry = files[int(chosen)]
+            report = backend.remove(entry["ids"])
+            files[int(chosen)] = {"name": entry["name"], "ids": []}
+            return (f"{escape_markdown(entry['name'])}: {report}", corpus_markdown(backend.retriever.kb, online),
+                    files, added_choices(files))
+
+        undo_button.click(do_undo, [added_menu, uploaded], [ingest_report, corpus, uploaded, added_menu])
+
+        def do_remove(text):
+            ids = [x.strip() for x in (text or "").split(",") if x.strip()]
+            if not ids:
+                raise gr.Error("Give one or more PMIDs, DOIs or record ids, separated by commas.")
+            try:
+                report = backend.remove(ids)
+            except AssistantError as exc:
+                report = escape_markdown(for_web(str(exc)))
+            return report, corpus_markdown(backend.retriever.kb, online), ""
+
+        remove_button.click(do_remove, [remove_ids], [ingest_report, corpus, remove_ids])
 
         def do_hydrate(progress=gr.Progress(track_tqdm=True)):
             try:
@@ -321,6 +607,11 @@ def build_app(answerer: Answerer, online: bool | None = None):
 
         hydrate_button.click(do_hydrate, None, [ingest_report, corpus])
     return app
+
+
+def unescape(text: str) -> str:
+    """The question as typed, from its escaped chat message."""
+    return html.unescape(re.sub(r"\\(.)", r"\1", text))
 
 
 def launch(settings: Settings, auth_file: str | None = None, no_auth: bool = False) -> None:
@@ -338,7 +629,6 @@ def launch(settings: Settings, auth_file: str | None = None, no_auth: bool = Fal
     if warning:
         print(warning, file=sys.stderr, flush=True)
     app = build_app(answerer)
-    theme = gr.themes.Soft(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
     print(f"Checkpoint QA: http://{settings.host}:{settings.port}", flush=True)
-    app.queue().launch(server_name=settings.host, server_port=settings.port, share=False, theme=theme, css=CSS,
-                       show_error=True, quiet=True, auth=auth, footer_links=[])
+    app.queue().launch(server_name=settings.host, server_port=settings.port, share=False, quiet=True, auth=auth,
+                       **launch_options(gr))

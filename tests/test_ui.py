@@ -20,37 +20,56 @@ def answerer(small_corpus, tmp_path):
 
 
 def test_respond_streams_the_answer_and_fills_the_sources(answerer):
-    steps = list(respond(answerer, "Do JAK1 or JAK2 mutations cause resistance to anti-PD-1 therapy?", []))
+    steps = list(respond(answerer, "Do JAK1 or JAK2 mutations cause resistance to anti-PD-1 therapy?", [],
+                         answer_no=1))
     assert len(steps) >= 2
-    history, panel, final = steps[-1]
-    assert final is not None and final.citations
+    history, status, final = steps[-1]
+    assert final is not None and final.citations and "Answered in" in status
     assert history[0] == {"role": "user", "content": "Do JAK1 or JAK2 mutations cause resistance to anti-PD-1 therapy?"}
     assert history[-1]["role"] == "assistant"
-    assert "](https://pubmed.ncbi.nlm.nih.gov/1/)" in history[-1]["content"]
-    assert 'id="source-1"' in panel and "Shin DS" in panel and "abstract sentence" in panel
+    assert 'href="#source-1-1" class="cqa-cite"' in history[-1]["content"]  # the number leads to its card
+    assert "Source 1: Shin et al., 2017, JAK1 and JAK2" in history[-1]["content"]  # named after its paper
+    panel = sources_html(final, 1)
+    assert 'id="source-1-1"' in panel and "Shin DS" in panel and "abstract sentence" in panel
     assert 'href="https://pubmed.ncbi.nlm.nih.gov/1/"' in panel
     assert history[-1]["content"].startswith("**Bottom line.** ")
-    partial_history, partial_panel, partial = steps[0]
-    assert partial is None
-    assert partial_history[-1]["role"] == "assistant" and "Sources appear here" in partial_panel
+    echoed, searching, partial = steps[0]
+    assert partial is None and echoed[-1]["role"] == "user" and "Searching" in searching
 
 
 def test_related_papers_show_as_title_only_cards(answerer):
-    history, panel, final = list(respond(answerer, "Does the gut microbiome modulate response to anti-PD-1?", []))[-1]
+    history, _, final = list(respond(answerer, "Does the gut microbiome modulate response to anti-PD-1?", []))[-1]
+    panel = sources_html(final)
     assert final.related and "title only" in panel and 'href="https://pubmed.ncbi.nlm.nih.gov/2/"' in panel
     assert "Topics: gut microbiome" in panel and "Related papers, known here by title only" in history[-1]["content"]
 
 
 def test_respond_keeps_the_conversation_and_refuses_off_topic(answerer):
     earlier = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
-    history, panel, _ = list(respond(answerer, "What is the capital of Australia?", earlier))[-1]
+    history, _, final = list(respond(answerer, "What is the capital of Australia?", earlier))[-1]
     assert history[:2] == earlier and "can't answer" in history[-1]["content"]
-    assert "No source answers this question" in panel
+    assert "No source answers this question" in sources_html(final)
+    assert "`" not in history[-1]["content"] and "Knowledge base, Add files" in history[-1]["content"]
 
 
 def test_respond_reports_errors_in_the_chat(answerer):
-    history, _, _ = list(respond(answerer, "x" * 3000, []))[-1]
-    assert history[-1]["content"].startswith("Error: the query is")
+    history, status, _ = list(respond(answerer, "x" * 3000, []))[-1]
+    assert history[-1]["content"].startswith("the query is") and "Could not answer" in status
+
+
+def test_an_engine_failure_is_one_readable_message(answerer, caplog):
+    class Broken:
+        name = "openai"
+
+        def generate(self, question, sources, query_vector=None):
+            raise ConnectionRefusedError("[Errno 111] Connection refused")
+            yield ""
+
+    broken = Answerer(answerer.retriever, answerer.settings, engine=Broken())
+    history, status, final = list(respond(broken, "Do JAK1 or JAK2 mutations cause resistance?", []))[-1]
+    assert final is None and "failed" in status
+    assert history[-1]["content"].startswith("The answer engine failed \\(ConnectionRefusedError: \\[Errno 111\\]")
+    assert "Traceback" not in history[-1]["content"] and "Traceback" in caplog.text
 
 
 def test_document_text_is_escaped(small_corpus, tmp_path):
@@ -58,7 +77,8 @@ def test_document_text_is_escaped(small_corpus, tmp_path):
                                                 "text": f"PD-1 blockade fails {XSS} in mice.", "pmid": "99"}])
     build_knowledge_base(corpus=small_corpus, index=tmp_path / "kb2", model=FAKE)
     answerer = Answerer(Retriever.load(tmp_path / "kb2"), load_settings({"min_score": 0.0}))
-    history, panel, _ = list(respond(answerer, "img src onerror alert PD-1 blockade fails in mice", []))[-1]
+    history, _, final = list(respond(answerer, "img src onerror alert PD-1 blockade fails in mice", []))[-1]
+    panel = sources_html(final)
     assert "<img" not in panel and "&lt;img src=x onerror=alert(1)&gt;" in panel
     assert "<img" not in history[-1]["content"]
 
@@ -68,7 +88,7 @@ def test_markdown_escaping_keeps_citation_links():
     answer = Answer("q", "A *bold* <b>claim</b> [1].", (Citation(1, record, "A claim"),))
     md = answer_markdown(answer.text, answer.citations)
     assert "\\*bold\\*" in md and "&lt;b&gt;" in md
-    assert "[\\[1\\]](https://pubmed.ncbi.nlm.nih.gov/5/)" in md
+    assert '<a href="#source-1" class="cqa-cite"' in md
     assert escape_markdown("[x](javascript:alert(1))").startswith("\\[x\\]\\(")
     assert "source-1" in sources_html(answer)
 

@@ -63,6 +63,11 @@ class LocalEngine:
         self._tokenizer = None
         self.loaded_from = ""
 
+    @property
+    def loaded(self) -> bool:
+        """Whether the model is in memory (the first answer loads it: about a minute from the GGUF)."""
+        return self._model is not None
+
     def _load(self):
         if self._model is not None:
             return
