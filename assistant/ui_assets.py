@@ -11,7 +11,8 @@ CSS = """
 #cqa-title p {margin: 0;}
 .cqa-card {border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 10px 12px; margin-bottom: 10px;
   scroll-margin: 80px;}
-.cqa-card.cqa-focus {outline: 3px solid var(--link-text-color); outline-offset: 2px; background: var(--background-fill-secondary);}
+.cqa-card.cqa-focus {outline: 3px solid var(--link-text-color); outline-offset: 2px;
+  background: var(--background-fill-secondary);}
 .cqa-n {font-weight: 700; color: var(--link-text-color);}
 .cqa-title {font-weight: 600;}
 .cqa-meta {font-size: 0.9em; margin: 4px 0; color: var(--body-text-color);}

@@ -299,3 +299,27 @@ def test_a_reloaded_page_lists_and_reopens_the_previous_conversation(chat_url, p
     link.click()
     page.wait_for_function(f"document.getElementById({json.dumps(target)}).classList.contains('cqa-focus')",
                            timeout=5_000)
+
+
+def test_a_lost_server_shows_a_banner_and_retry_redoes_the_last_answer(tmp_path, page):
+    build_knowledge_base(corpus=SHIPPED, index=tmp_path / "kb", model=FAKE)
+    app = build_app(Answerer(Retriever.load(tmp_path / "kb"), load_settings({"min_score": 0.3})), online=False)
+    port = free_port()
+    app.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                       **launch_options(gr))
+    try:
+        page.goto(f"http://127.0.0.1:{port}/")
+        ask(page, SLOW_QUESTION)
+        page.wait_for_function("document.querySelector('#cqa-status').innerText.includes('Answered')",
+                               timeout=30_000)
+        page.click("#cqa-chat button[aria-label='Retry']")
+        page.wait_for_function("document.querySelector('#cqa-status').innerText.includes('Answered')",
+                               timeout=30_000)
+        page.wait_for_timeout(500)
+        chat = page.inner_text("#cqa-chat")
+        assert chat.count("beyond melanoma?") == 1 and "Bottom line" in chat  # one exchange, answered again
+        assert page.is_hidden("#cqa-offline")
+    finally:
+        app.close()
+    page.wait_for_selector("#cqa-offline", state="visible", timeout=15_000)
+    assert "Lost the connection" in page.inner_text("#cqa-offline")

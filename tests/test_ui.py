@@ -142,3 +142,18 @@ def test_full_text_source_card_shows_section_and_page():
                     (Citation(1, record, "Depleting cells restored response.", "full_text"),))
     panel = sources_html(answer)
     assert "full-text sentence · Results, p. 4" in panel
+
+
+def test_the_status_says_when_the_model_is_loading(answerer):
+    class Cold:
+        name = "local"
+        loaded = False
+
+        def generate(self, question, sources, query_vector=None):
+            self.loaded = True
+            yield "Loss of JAK1 or JAK2 abolishes interferon gamma signalling in tumour cells [1]."
+
+    cold = Answerer(answerer.retriever, answerer.settings, engine=Cold())
+    statuses = [status for _, status, _ in respond(cold, "Do JAK1 or JAK2 mutations cause resistance?", [])]
+    assert "Loading the language model (first time only" in statuses[0]
+    assert any("Writing" in s for s in statuses) and "Answered in" in statuses[-1]

@@ -122,12 +122,21 @@ class LocalEngine:
         os.replace(staging, cached)
 
     def _generate(self, prompt: str, max_new_tokens: int) -> Iterator[str]:
+        """Stream the model's text; generation stops at the first stop marker, and as soon as the caller closes
+        the stream (Stop in the web chat), instead of running on to ``max_new_tokens`` in its thread."""
         import torch
-        from transformers import TextIteratorStreamer
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+        finished = threading.Event()
+
+        class Finished(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs) -> bool:
+                return finished.is_set()
+
         inputs = self._tokenizer(prompt, return_tensors="pt")
         streamer = TextIteratorStreamer(self._tokenizer, skip_prompt=True, skip_special_tokens=True)
         kwargs = dict(**inputs, max_new_tokens=max_new_tokens, do_sample=False, streamer=streamer,
-                      repetition_penalty=1.15, no_repeat_ngram_size=6, pad_token_id=self._tokenizer.eos_token_id)
+                      repetition_penalty=1.15, no_repeat_ngram_size=6, pad_token_id=self._tokenizer.eos_token_id,
+                      stopping_criteria=StoppingCriteriaList([Finished()]))
 
         def work():
             with torch.inference_mode():
@@ -136,18 +145,21 @@ class LocalEngine:
         thread = threading.Thread(target=work, daemon=True)
         thread.start()
         text = ""
-        for piece in streamer:
-            text += piece
-            lead = len(text) - len(text.lstrip())
-            stop = min((i for i in (text.find(s, lead + 1) for s in STOP) if i >= 0), default=-1)
-            if stop >= 0:
-                tail = text[:stop]
-                emitted = len(text) - len(piece)
-                if len(tail) > emitted:
-                    yield tail[emitted:]
-                break
-            yield piece
-        thread.join(timeout=60)
+        try:
+            for piece in streamer:
+                text += piece
+                lead = len(text) - len(text.lstrip())
+                stop = min((i for i in (text.find(s, lead + 1) for s in STOP) if i >= 0), default=-1)
+                if stop >= 0:
+                    tail = text[:stop]
+                    emitted = len(text) - len(piece)
+                    if len(tail) > emitted:
+                        yield tail[emitted:]
+                    break
+                yield piece
+        finally:
+            finished.set()
+            thread.join(timeout=60)
 
     def generate(self, question: str, sources: Sequence[Hit], query_vector=None) -> Iterator[str]:
         self._load()
