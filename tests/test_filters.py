@@ -67,6 +67,8 @@ def test_engines_that_cannot_run_are_not_offered_and_say_why(monkeypatch):
     monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
     assert [v for _, v in engine_choices(settings)] == ["extractive"]
     why = engines_unavailable(settings)
-    assert "local model: not installed" in why and "none configured" in why
-    configured = replace(settings, openai_base_url="http://127.0.0.1:11434/v1", llm="llama3.1")
-    assert [v for _, v in engine_choices(configured)] == ["extractive", "local", "openai"]
+    assert "packaged Gemma is not installed" in why and "no Ollama server answers" in why
+    assert "none configured (set openai_base_url in " in why
+    configured = replace(settings, openai_base_url="http://127.0.0.1:9/v1", llm="llama3.1")
+    assert [v for _, v in engine_choices(configured)] == ["extractive"]
+    assert "server at http://127.0.0.1:9/v1: it does not answer" in engines_unavailable(configured)

@@ -49,13 +49,28 @@ def make_engine(settings: Settings, retriever: Retriever):
                                 lambda text, vector: question_of(retriever, text, vector))
     key = (settings.engine, settings.llm, settings.openai_base_url)
     if key not in _engines:
-        if settings.engine == "local":
-            from .local import LocalEngine
-            _engines[key] = LocalEngine(settings.llm)
-        else:
-            from .openai_compat import OpenAIEngine
-            _engines[key] = OpenAIEngine(settings.openai_base_url or "", settings.llm or "")
+        _engines[key] = _language_model(settings)
     return _engines[key]
+
+
+def _language_model(settings: Settings):
+    engine = settings.engine
+    if engine in ("local", "llamacpp", "transformers"):
+        from .gguf_engine import LlamaCppEngine, installed, is_gguf
+        if engine == "llamacpp" or (engine == "local" and is_gguf(settings.llm) and installed()):
+            made = LlamaCppEngine(settings.llm)
+        else:
+            from .local import LocalEngine
+            made = LocalEngine(settings.llm)
+        made.name = engine  # answers say which was asked for; ``backend`` says which runtime ran it
+        return made
+    from .openai_compat import OpenAIEngine
+    if engine.startswith("ollama:"):
+        from .engines import ollama_url
+        return OpenAIEngine(ollama_url() + "/v1", engine.split(":", 1)[1], name=engine)
+    if engine.startswith("openai:"):
+        return OpenAIEngine(settings.openai_base_url or "", engine.split(":", 1)[1], name=engine)
+    return OpenAIEngine(settings.openai_base_url or "", settings.llm or "")
 
 
 class Answerer:
@@ -164,7 +179,7 @@ class Answerer:
         the closest ``max_sources`` of them."""
         readable = [h for h in hits if h.record.text]
         if self.engine.name == "extractive":
-            return readable
+            return readable  # (every other engine is a language model)
         relevant = [h for h in readable if h.dense_score is not None and h.dense_score >= self.settings.min_score]
         return relevant[:self.settings.max_sources]
 

@@ -15,7 +15,9 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import threading
+import time
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -24,7 +26,7 @@ from ..text import sentence_spans
 from ..types import Hit
 from .openai_compat import source_triples
 from .extractive import cite as cite_sentence
-from .prompts import REWRITE, chat_messages, per_source_prompt
+from .prompts import REWRITE, chat_messages, model_family, per_source_prompt
 
 PACKAGED = "gemma3-270m"
 PER_SOURCE_LIMIT = 3
@@ -55,6 +57,8 @@ def packaged_gguf() -> tuple[str, str]:
 
 class LocalEngine:
     name = "local"
+    backend = "transformers"
+    load_note = "first time only: about a minute"
 
     def __init__(self, model: str | None = None, max_new_tokens: int = 160):
         self.model_name = model or PACKAGED
@@ -62,6 +66,7 @@ class LocalEngine:
         self._model = None
         self._tokenizer = None
         self.loaded_from = ""
+        self.tokens = 0  # pieces streamed so far (about one per token)
 
     @property
     def loaded(self) -> bool:
@@ -73,12 +78,20 @@ class LocalEngine:
             return
         try:
             import torch  # noqa: F401
-            from transformers import AutoModelForCausalLM, AutoTokenizer
             from transformers.utils import logging as hf_logging
         except ImportError as exc:
             raise ModelError(f"the local engine needs transformers and torch ({exc})") from None
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
+        started = time.perf_counter()
+        print(f"loading {self.model_name} with transformers…", file=sys.stderr, flush=True)
+        self._read_weights()
+        self._model.eval()
+        print(f"loaded {self.model_name} ({self.loaded_from}) in {time.perf_counter() - started:.1f} s",
+              file=sys.stderr, flush=True)
+
+    def _read_weights(self) -> None:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
         if self.model_name == PACKAGED:
             folder, gguf = packaged_gguf()
             key = hashlib.sha1(f"{folder}/{gguf}|{os.path.getsize(os.path.join(folder, gguf))}".encode()).hexdigest()
@@ -88,6 +101,8 @@ class LocalEngine:
                 self._model = AutoModelForCausalLM.from_pretrained(cached)
                 self.loaded_from = "cache"
             else:
+                print("first start: de-quantising the GGUF (about a minute; cached afterwards)…", file=sys.stderr,
+                      flush=True)
                 try:
                     self._tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf)
                     self._model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf)
@@ -104,7 +119,6 @@ class LocalEngine:
                 raise ModelError(f"cannot load language model {self.model_name!r} "
                                  f"({str(exc).splitlines()[0][:160]}); give a local folder with --llm") from None
             self.loaded_from = "folder"
-        self._model.eval()
 
     def _save_cache(self, cached: Path) -> None:
         """Save the de-quantised weights as safetensors (GGUF models refuse ``save_pretrained``); atomic."""
@@ -147,6 +161,7 @@ class LocalEngine:
         text = ""
         try:
             for piece in streamer:
+                self.tokens += 1
                 text += piece
                 lead = len(text) - len(text.lstrip())
                 stop = min((i for i in (text.find(s, lead + 1) for s in STOP) if i >= 0), default=-1)
@@ -164,7 +179,8 @@ class LocalEngine:
     def generate(self, question: str, sources: Sequence[Hit], query_vector=None) -> Iterator[str]:
         self._load()
         if self.model_name != PACKAGED and getattr(self._tokenizer, "chat_template", None):
-            prompt = self._tokenizer.apply_chat_template(chat_messages(question, source_triples(sources)),
+            family = model_family(f"{self.model_name} {str(self._tokenizer.chat_template)[:2000]}")
+            prompt = self._tokenizer.apply_chat_template(chat_messages(question, source_triples(sources), family),
                                                          tokenize=False, add_generation_prompt=True)
             yield from self._generate(prompt, self.max_new_tokens)
             return

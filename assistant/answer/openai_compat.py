@@ -15,7 +15,7 @@ from urllib.request import Request, urlopen
 
 from ..errors import ModelError
 from ..types import Hit
-from .prompts import REWRITE, chat_messages
+from .prompts import REWRITE, chat_messages, model_family
 
 
 def source_triples(sources: Sequence[Hit]) -> list[tuple[int, str, str]]:
@@ -27,12 +27,14 @@ class OpenAIEngine:
     name = "openai"
 
     def __init__(self, base_url: str, model: str, api_key: str | None = None, timeout_s: float = 120.0,
-                 max_tokens: int = 400):
+                 max_tokens: int = 400, name: str = "openai"):
         if not base_url or not model:
             raise ModelError("the openai engine needs a base URL and a model: set CHECKPOINT_QA_OPENAI_BASE_URL "
                              "(e.g. http://127.0.0.1:11434/v1) and CHECKPOINT_QA_LLM")
         self.base_url = base_url.rstrip("/")
         self.model = model
+        self.name = name  # "openai", or the engine as chosen ("ollama:llama3.2")
+        self.family = model_family(model)
         self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
         self.timeout_s = timeout_s
         self.max_tokens = max_tokens
@@ -69,7 +71,7 @@ class OpenAIEngine:
                     yield delta
 
     def generate(self, question: str, sources: Sequence[Hit], query_vector=None) -> Iterator[str]:
-        yield from self._stream(chat_messages(question, source_triples(sources)), self.max_tokens)
+        yield from self._stream(chat_messages(question, source_triples(sources), self.family), self.max_tokens)
 
     def rewrite(self, conversation: str) -> str:
         text = "".join(self._stream([{"role": "user", "content": REWRITE.format(conversation=conversation)}], 80))

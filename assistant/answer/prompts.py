@@ -58,9 +58,24 @@ def source_blocks(sources: Sequence[tuple[int, str, str]]) -> str:
     return "\n".join(SOURCE_BLOCK.format(n=n, title=clean(title), text=clean(text)) for n, title, text in sources)
 
 
-def chat_messages(question: str, sources: Sequence[tuple[int, str, str]]) -> list[dict]:
-    return [{"role": "system", "content": SYSTEM},
-            {"role": "user", "content": USER.format(sources=source_blocks(sources), question=question)}]
+# Chat templates differ in one way that matters here: Gemma's and Mistral's have no system turn (Gemma's folds it
+# into the first user turn, older Mistral templates reject it), so for them the instructions open the user turn.
+NO_SYSTEM_TURN = ("gemma", "mistral", "mixtral")
+FAMILIES = NO_SYSTEM_TURN + ("llama", "qwen", "phi", "deepseek", "granite", "olmo", "smollm")
+
+
+def model_family(name: str) -> str:
+    """The model family named in a model's name or chat template ("qwen2.5-1.5b-instruct" -> "qwen"), or ``""``."""
+    lowered = name.lower()
+    return next((family for family in FAMILIES if family in lowered), "")
+
+
+def chat_messages(question: str, sources: Sequence[tuple[int, str, str]], family: str = "") -> list[dict]:
+    """The chat prompt for an instruction-tuned model of ``family`` (see ``NO_SYSTEM_TURN``)."""
+    user = USER.format(sources=source_blocks(sources), question=question)
+    if family in NO_SYSTEM_TURN:
+        return [{"role": "user", "content": f"{SYSTEM}\n\n{user}"}]
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
 
 def per_source_prompt(question: str, title: str, text: str) -> str:
