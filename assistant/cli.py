@@ -67,21 +67,40 @@ def cli():
 @cli.command()
 @click.option("--corpus", type=click.Path(path_type=Path), default=None,
               help="Folder of *.jsonl records, or one file (default: the shipped corpus in index/corpus).")
+@click.option("--sources", "sources", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help="Build from source files or folders of any supported format instead (PubMed baseline and "
+                   "update files: the newest version of each PMID, deletions applied). Repeatable.")
+@click.option("--engine", "build_engine", type=click.Choice(["process", "ray"]), default="process",
+              show_default=True, help="Run the build stages in this process, or on a Ray cluster (--sources).")
+@click.option("--address", default=None, help="Ray cluster to join (default: start a local one; 'auto' for one "
+                                              "started with `ray start`).")
+@click.option("--actors", type=click.IntRange(1), default=2, show_default=True,
+              help="Embedding actors on Ray, one encoder each.")
+@click.option("--strict", is_flag=True, help="Stop at the first bad record instead of reporting it.")
 @index_option
 @precision_option
 @model_option
-def build(corpus, index, precision, model):
+def build(corpus, sources, build_engine, address, actors, strict, index, precision, model):
     """Build (or update) a knowledge base from a corpus; unchanged passages are not re-embedded.
 
     \b
     Example:
       checkpoint-qa build
       checkpoint-qa build --corpus my-corpus/ --index ~/kb/melanoma
+      checkpoint-qa build --sources ~/pubmed/baseline/ --sources ~/pubmed/updatefiles/ --engine ray --index ~/kb/pm
     """
-    from .pipeline import build_knowledge_base
     settings = load_settings({"corpus": corpus, "index": index, "model": model, "precision": precision})
-    report = build_knowledge_base(settings=settings, progress=sys.stderr.isatty(),
-                                  on_stage=lambda m: echo(m, err=True))
+    say = lambda m: echo(m, err=True)  # noqa: E731
+    if sources or build_engine == "ray":
+        from .kb.ray_build import build_from_sources
+        if not sources:
+            raise AssistantError("--engine ray builds from --sources (files or folders of any supported format)")
+        report, _ = build_from_sources(sources, settings.index_dir, settings=settings, engine=build_engine,
+                                       address=address, actors=actors, strict=strict,
+                                       progress=sys.stderr.isatty(), on_stage=say)
+    else:
+        from .pipeline import build_knowledge_base
+        report = build_knowledge_base(settings=settings, progress=sys.stderr.isatty(), on_stage=say)
     echo(report.summary())
 
 

@@ -430,10 +430,13 @@ def _alive(pid: int) -> bool:
 
 def build(records: Sequence[Record], index_dir: Path, encoder: Encoder, *, max_words: int = MAX_WORDS,
           progress: bool = False, on_stage: Callable[[str], None] | None = None,
-          ivf_threshold: int = IVF_THRESHOLD, live: KnowledgeBase | None = None) -> BuildReport:
+          ivf_threshold: int = IVF_THRESHOLD, live: KnowledgeBase | None = None,
+          embed: Callable[[list[str]], np.ndarray] | None = None) -> BuildReport:
     """Merge, split, embed and write ``records`` as the new live version of ``index_dir``.
 
     ``live`` is the live version when the caller has already loaded it (ingestion does), so it is not read twice.
+    ``embed`` embeds the passage texts that need it elsewhere (a Ray cluster: ``kb.ray_build``) instead of with
+    ``encoder`` in this process; ``encoder`` still names the model and splits the passages.
     """
     say = on_stage or (lambda message: None)
     index_dir = Path(index_dir)
@@ -466,7 +469,8 @@ def build(records: Sequence[Record], index_dir: Path, encoder: Encoder, *, max_w
     # BM25 indexing takes ~2% of a build; run beside the encoder it fills the moments a core waits for work
     with ThreadPoolExecutor(1, thread_name_prefix="bm25") as pool:
         sparse_job = pool.submit(SparseIndex.build, sparse_texts(papers, passages))
-        fresh = encode_in_batches(encoder, [passages[i].text for i in missing], progress=progress)
+        texts = [passages[i].text for i in missing]
+        fresh = embed(texts) if embed is not None else encode_in_batches(encoder, texts, progress=progress)
         sparse = sparse_job.result()
     if fresh.shape[1:] != (dimension,):
         raise AssistantError(f"model {encoder.name} returned vectors of shape {fresh.shape[1:]}, expected "

@@ -1,0 +1,132 @@
+"""The build, in process or on a Ray cluster, from source files of any supported format.
+
+Stages: parse each file (``sources.parse_file``; Ray tasks, one file each), resolve newest versions and deletions
+(``sources.newest_versions``, on the driver: cheap), split into passages and write the knowledge base
+(``store.build``, on the driver), and embed the passages that are not already embedded. Embedding is about 99% of a
+build; on Ray it runs in an actor pool of the project's own encoder (``EmbedActor``, each actor holding
+``cpus_per_actor`` CPUs), fed as Arrow blocks of (row, text) and written back by row, so a retried block (Ray's
+at-least-once execution) lands on the same rows and nothing is duplicated or lost; every row is checked before the
+version is written. Only the stages differ: with the same records and the hashing encoder, both builds write
+byte-identical files (``tests/test_ray_build.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import AssistantError
+from .sources import FileResult, Resolved, newest_versions, parse_file
+
+
+def connect(address: str | None = None) -> None:
+    """Join the Ray cluster at ``address`` (``auto`` for one started with ``ray start``), or start a local one."""
+    try:
+        import ray
+    except ImportError:
+        raise AssistantError("the Ray build needs Ray: pip install 'checkpoint-qa[ray]'") from None
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False  # the build reports its own stages
+    context.print_on_execution_start = False
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+
+
+def parse_on_ray(files: Sequence[Path], strict: bool = False) -> list[FileResult]:
+    import ray
+    if not files:
+        return []
+    items = ray.data.from_items([{"path": str(f)} for f in files], override_num_blocks=len(files))
+
+    def parse(row: dict) -> dict:
+        result = parse_file(row["path"], strict)
+        return {"path": result.path, "records_json": result.records_json, "deletions": result.deletions,
+                "rejected": result.rejected}
+
+    return [FileResult(row["path"], row["records_json"], list(row["deletions"]), list(row["rejected"]))
+            for row in items.map(parse).take_all()]
+
+
+class EmbedActor:
+    """One encoder per actor, loaded once; embeds a block of ``{"row", "text"}`` into ``{"row", "vector"}``."""
+
+    def __init__(self, model: str, precision: str, backend: str):
+        from ..encoders import get_encoder
+        self.encoder = get_encoder(model, precision, backend)
+
+    def __call__(self, batch: dict) -> dict:
+        vectors = self.encoder.encode_batch([str(t) for t in batch["text"]])
+        return {"row": batch["row"], "vector": np.asarray(vectors, dtype=np.float32)}
+
+
+class RayEmbedder:
+    """``store.build``'s ``embed``: the texts embedded by ``actors`` ``EmbedActor``s on the cluster, in order."""
+
+    def __init__(self, model: str, precision: str, backend: str, dimension: int, actors: int = 2,
+                 cpus_per_actor: float = 1, batch_size: int = 256):
+        self.model, self.precision, self.backend = model, precision, backend
+        self.dimension, self.actors, self.cpus, self.batch_size = dimension, actors, cpus_per_actor, batch_size
+        self.embedded = 0
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        import pyarrow as pa
+        import ray
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        if not texts:
+            return vectors
+        table = pa.table({"row": np.arange(len(texts), dtype=np.int64), "text": pa.array(texts, pa.large_string())})
+        blocks = max(self.actors * 4, min(len(texts) // self.batch_size, 512), 1)  # several blocks per actor
+        out = ray.data.from_arrow(table).repartition(blocks).map_batches(
+            EmbedActor, fn_constructor_kwargs={"model": self.model, "precision": self.precision,
+                                               "backend": self.backend},
+            batch_size=self.batch_size, concurrency=self.actors, num_cpus=self.cpus, batch_format="numpy")
+        seen = np.zeros(len(texts), dtype=bool)
+        for batch in out.iter_batches(batch_size=4096, batch_format="numpy"):
+            rows = np.asarray(batch["row"], dtype=np.int64)
+            vectors[rows] = np.asarray(batch["vector"], dtype=np.float32)
+            seen[rows] = True
+        if not seen.all():
+            raise AssistantError(f"the Ray build lost {int((~seen).sum())} of {len(texts)} passages; nothing was "
+                                 "written, run the build again")
+        self.embedded += len(texts)
+        return vectors
+
+
+def build_from_sources(paths: Sequence[str | Path], index_dir: str | Path, model: str | None = None,
+                       engine: str = "process", address: str | None = None, actors: int = 2,
+                       cpus_per_actor: float = 1, strict: bool = False, settings=None, progress: bool = False,
+                       on_stage=None):
+    """Build ``index_dir`` from source files or folders (PubMed baseline and update files, or any supported
+    format), with the stages in this process (``engine="process"``) or on Ray (``engine="ray"``). Returns the
+    ``store.BuildReport`` and the ``sources.Resolved`` summary."""
+    from ..config import DEFAULT_MODEL, load_settings
+    from ..encoders import get_encoder
+    from ..ingest import input_files
+    from ..store import build
+    settings = settings or load_settings({"index": str(index_dir), "model": model})
+    say = on_stage or (lambda message: None)
+    files = input_files(paths)
+    if engine not in ("process", "ray"):
+        raise AssistantError(f"unknown build engine {engine!r}; use process or ray")
+    name = settings.model or DEFAULT_MODEL
+    encoder = get_encoder(name, settings.precision, settings.document_encoder)
+    if engine == "ray":
+        connect(address)
+        say(f"parsing {len(files)} files on Ray")
+        results = parse_on_ray(files, strict)
+        embed = RayEmbedder(encoder.name, getattr(encoder, "precision", settings.precision),
+                            settings.document_encoder, encoder.dimension, actors, cpus_per_actor)
+    else:
+        say(f"parsing {len(files)} files")
+        results = [parse_file(f, strict) for f in files]
+        embed = None
+    resolved: Resolved = newest_versions(results)
+    say(resolved.summary())
+    if not resolved.records:
+        raise AssistantError("the sources hold no papers (every record was rejected or deleted)")
+    report = build(resolved.records, Path(index_dir), encoder, progress=progress, on_stage=on_stage, embed=embed)
+    return report, resolved

@@ -1,0 +1,85 @@
+"""The build from PubMed-style sources, in process and on a local Ray cluster with two worker nodes: the same
+records, passages and byte-identical vectors (hashing encoder); newest versions and deletions applied; an update
+embeds only what it changed."""
+
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from assistant.cli import cli
+from assistant.kb.ray_build import build_from_sources
+from assistant.kb.sources import newest_versions, parse_file
+from assistant.kb.synthetic import generate
+from assistant.store import KnowledgeBase, passage_key
+
+MODEL = "hash:256"
+
+
+@pytest.fixture(scope="module")
+def pubmed(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("pubmed")
+    return folder, generate(folder, files=6, per_file=120, updates=2, seed=11)
+
+
+def test_newest_versions_and_deletions_are_applied(pubmed):
+    folder, layout = pubmed
+    results = [parse_file(f) for f in reversed(layout.baseline + layout.updates)]  # any order: names decide
+    resolved = newest_versions(results)
+    pmids = [r.pmid for r in resolved.records]
+    assert len(pmids) == len(set(pmids)) and resolved.replaced == layout.revised
+    deleted = {pmid for f in layout.updates for pmid in parse_file(f).deletions}
+    revised_last = {r.pmid for r in parse_file(layout.updates[-1]).records}
+    assert not deleted & set(pmids) - revised_last  # deleted unless a later file brings it back
+    by_pmid = {r.pmid: r for r in resolved.records}
+    baseline = {r.pmid for f in layout.baseline for r in parse_file(f).records}
+    revised = revised_last & baseline & set(by_pmid)
+    assert revised and all(by_pmid[p].title.endswith("(revised 2)") for p in revised)
+
+
+def test_an_update_embeds_only_what_it_changed(pubmed, tmp_path):
+    folder, layout = pubmed
+    first, _ = build_from_sources(layout.baseline, tmp_path / "kb", model=MODEL)
+    assert first.embedded == first.passages
+    again, _ = build_from_sources(layout.baseline, tmp_path / "kb", model=MODEL)
+    assert again.unchanged and again.embedded == 0
+    update = build_from_sources(layout.baseline + layout.updates[:1], tmp_path / "kb", model=MODEL)[0]
+    kb = KnowledgeBase.load(tmp_path / "kb")
+    changed = parse_file(layout.updates[0]).records  # revised and new papers: one passage each here
+    assert update.embedded == len(changed) and update.reused == update.passages - update.embedded
+    gone = set(parse_file(layout.updates[0]).deletions) - {r.pmid for r in changed}
+    assert gone and not gone & {r.pmid for r in kb.records}
+
+
+def test_the_ray_build_equals_the_in_process_build_byte_for_byte(pubmed, tmp_path):
+    ray = pytest.importorskip("ray")
+    from ray.cluster_utils import Cluster
+    folder, layout = pubmed
+    local, resolved = build_from_sources([folder], tmp_path / "process", model=MODEL)
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "object_store_memory": 150 * 2 ** 20})
+    try:
+        for _ in range(2):  # two worker nodes for the embedding actors; the head's CPU reads and parses
+            cluster.add_node(num_cpus=1, object_store_memory=150 * 2 ** 20)
+        remote, remote_resolved = build_from_sources([folder], tmp_path / "ray", model=MODEL, engine="ray",
+                                                     address=cluster.address, actors=2)
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+    assert remote_resolved.summary() == resolved.summary()
+    assert (remote.records, remote.passages, remote.embedded) == (local.records, local.passages, local.embedded)
+    a, b = KnowledgeBase.live_version(tmp_path / "process"), KnowledgeBase.live_version(tmp_path / "ray")
+    for name in ("records.jsonl", "passages.jsonl", "vectors.npy"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    keys = [passage_key(p) for p in KnowledgeBase.load(tmp_path / "ray").passages]
+    assert len(keys) == len(set(keys)) == remote.passages  # every passage exactly once
+
+
+def test_the_cli_builds_from_sources(pubmed, tmp_path):
+    folder, layout = pubmed
+    shutil.copy(layout.baseline[0], tmp_path / layout.baseline[0].name)
+    result = CliRunner().invoke(cli, ["build", "--sources", str(tmp_path), "--model", MODEL, "--index",
+                                      str(tmp_path / "kb")])
+    assert result.exit_code == 0, result.output
+    assert "1 files: 120 records read" in result.output and "120 papers" in result.output
+    result = CliRunner().invoke(cli, ["build", "--engine", "ray", "--index", str(tmp_path / "kb")])
+    assert result.exit_code != 0 and "--engine ray builds from --sources" in str(result.exception)
