@@ -19,12 +19,10 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from ..errors import ModelError
-from ..text import sentence_spans
 from ..types import Hit
-from .extractive import cite as cite_sentence
-from .local import PACKAGED, PER_SOURCE_LIMIT, STOP, packaged_gguf
+from .local import PACKAGED, STOP, one_sentence_per_source, packaged_gguf
 from .openai_compat import source_triples
-from .prompts import REWRITE, chat_messages, model_family, per_source_prompt
+from .prompts import REWRITE, chat_messages, model_family
 
 N_CTX = 4096
 ANSWER_TOKENS = 400
@@ -124,16 +122,7 @@ class LlamaCppEngine:
         if self.chat:
             yield from self._chat(self.fitted_messages(question, sources), ANSWER_TOKENS)
             return
-        for n, hit in list(enumerate(sources, start=1))[:PER_SOURCE_LIMIT]:
-            written = ""
-            for piece in self._complete(per_source_prompt(question, hit.record.title, hit.passage.body), 60):
-                written += piece
-                yield ""  # nothing to show before the sentence ends, but the reader may stop us here
-            written = written.strip()
-            spans = sentence_spans(written)
-            sentence = written[spans[0][0]:spans[0][1]] if spans else ""  # one sentence per source, as asked
-            if sentence:
-                yield ("" if n == 1 else "\n\n") + cite_sentence(sentence, n)
+        yield from one_sentence_per_source(question, sources, lambda prompt: self._complete(prompt, 60))
 
     def rewrite(self, conversation: str) -> str:
         self._load()

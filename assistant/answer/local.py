@@ -33,6 +33,23 @@ PER_SOURCE_LIMIT = 3
 STOP = ("\n", "Question:", "Sources:", "<source")  # the worked example answers on one line
 
 
+def one_sentence_per_source(question: str, sources: Sequence[Hit], complete) -> Iterator[str]:
+    """A base model's answer: for each of the first ``PER_SOURCE_LIMIT`` sources, the first sentence that
+    ``complete(prompt)`` streams for the per-source prompt, cited with that source's number, one paragraph each.
+    Nothing can be shown before a sentence ends, so an empty piece is yielded per streamed piece: a reader can stop
+    between tokens."""
+    for n, hit in list(enumerate(sources, start=1))[:PER_SOURCE_LIMIT]:
+        written = ""
+        for piece in complete(per_source_prompt(question, hit.record.title, hit.passage.body)):
+            written += piece
+            yield ""
+        written = written.strip()
+        spans = sentence_spans(written)
+        sentence = written[spans[0][0]:spans[0][1]] if spans else ""  # one sentence per source, as asked
+        if sentence:
+            yield ("" if n == 1 else "\n\n") + cite_sentence(sentence, n)
+
+
 def cache_root() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "checkpoint-qa" / "models"
@@ -184,13 +201,7 @@ class LocalEngine:
                                                          tokenize=False, add_generation_prompt=True)
             yield from self._generate(prompt, self.max_new_tokens)
             return
-        for n, hit in list(enumerate(sources, start=1))[:PER_SOURCE_LIMIT]:
-            prompt = per_source_prompt(question, hit.record.title, hit.passage.body)
-            written = "".join(self._generate(prompt, 60)).strip()
-            spans = sentence_spans(written)
-            sentence = written[spans[0][0]:spans[0][1]] if spans else ""  # one sentence per source, as asked
-            if sentence:
-                yield ("" if n == 1 else "\n\n") + cite_sentence(sentence, n)  # one paragraph a source
+        yield from one_sentence_per_source(question, sources, lambda prompt: self._generate(prompt, 60))
 
     def rewrite(self, conversation: str) -> str:
         self._load()
