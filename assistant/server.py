@@ -72,6 +72,14 @@ class AskRequest(BaseModel):
 
     _check_question = field_validator("question")(_not_blank)
 
+    @field_validator("engine")
+    @classmethod
+    def _known_engine(cls, value: str | None) -> str | None:
+        from .config import valid_engine
+        if value is not None and not valid_engine(value):
+            raise ValueError(f"unknown engine {value!r}; see checkpoint-qa engines")
+        return value
+
 
 class BodyLimit:
     """ASGI middleware: a request body over ``limit`` bytes gets 413, counted on the bytes received (a
