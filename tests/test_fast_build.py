@@ -11,7 +11,7 @@ import pytest
 from assistant.config import load_settings
 from assistant.encoders import SentenceTransformerEncoder, get_encoder
 from assistant.errors import ConfigError, ModelError
-from assistant.openvino_encoder import OpenVinoEncoder
+from assistant.encoders.openvino import OpenVinoEncoder
 
 from conftest import ROOT, SHIPPED
 
@@ -55,7 +55,7 @@ def test_unknown_document_encoder_is_a_config_error():
 
 
 def test_openvino_without_the_package_says_how_to_install(monkeypatch):
-    import assistant.openvino_encoder as openvino_encoder
+    import assistant.encoders.openvino as openvino_encoder
     monkeypatch.setattr(openvino_encoder, "openvino_available", lambda: False)
     with pytest.raises(ModelError, match=r"pip install 'checkpoint-qa\[fast\]'"):
         get_encoder(backend="openvino")
@@ -78,7 +78,7 @@ def test_openvino_vectors_match_torch_fp32(precision, floor):
 
 @pytest.mark.model
 def test_streamed_slices_keep_each_text_in_its_row(monkeypatch):
-    import assistant.openvino_encoder as openvino_encoder
+    import assistant.encoders.openvino as openvino_encoder
     from assistant.encoders import encode_in_batches
     encoder = get_encoder(precision="fp32")
     texts = TEXTS * 3 + ["PD-L1 amplification", "Interferon gamma"]
@@ -129,7 +129,7 @@ def test_auto_is_int8_only_where_the_cpu_has_int8_dot_products(monkeypatch):
 
 @pytest.mark.model
 def test_auto_falls_back_to_torch_when_openvino_cannot_prepare_the_model(monkeypatch, tmp_path, caplog):
-    import assistant.onnx_encoder as onnx_encoder
+    import assistant.encoders.onnx as onnx_encoder
     from assistant.encoders import packaged_minilm_path
 
     def refuse(location, target):
@@ -178,7 +178,7 @@ def test_precision_choices_are_checked():
 
 
 def test_int8_needs_openvino(monkeypatch):
-    import assistant.openvino_encoder as openvino_encoder
+    import assistant.encoders.openvino as openvino_encoder
     with pytest.raises(ModelError, match="int8 encoding needs the OpenVINO document encoder") as err:
         get_encoder(precision="int8", backend="torch")
     assert "\n" not in str(err.value)
@@ -190,14 +190,14 @@ def test_int8_needs_openvino(monkeypatch):
 @pytest.mark.model
 def test_int8_vectors_stay_close_to_fp32_and_rank_alike(tmp_path):
     from assistant.pipeline import build_knowledge_base
-    from assistant.quantize import INT8_FILE
+    from assistant.encoders.quantize import INT8_FILE
     from assistant.store import KnowledgeBase
 
     encoder = get_encoder(precision="int8")
     assert isinstance(encoder, OpenVinoEncoder) and encoder.precision == "int8"
     reference = SentenceTransformerEncoder(precision="fp32").encode_batch(TEXTS)
     assert float((encoder.encode_batch(TEXTS) * reference).sum(axis=1).min()) > 0.99
-    from assistant.onnx_encoder import export_dir
+    from assistant.encoders.onnx import export_dir
     assert (export_dir(encoder.location) / INT8_FILE).is_file()
 
     for precision in ("int8", "fp32"):
@@ -210,8 +210,8 @@ def test_int8_vectors_stay_close_to_fp32_and_rank_alike(tmp_path):
 
 @pytest.mark.model
 def test_a_damaged_int8_model_is_made_again():
-    from assistant.onnx_encoder import export_dir
-    from assistant.quantize import INT8_FILE
+    from assistant.encoders.onnx import export_dir
+    from assistant.encoders.quantize import INT8_FILE
     first = get_encoder(precision="int8")
     first.encode_batch(TEXTS[:1])
     damaged = export_dir(first.location) / INT8_FILE
@@ -222,7 +222,7 @@ def test_a_damaged_int8_model_is_made_again():
 
 
 def test_openvino_batches_are_length_sorted_and_within_the_token_budget():
-    from assistant.openvino_encoder import WIDTH_STEP
+    from assistant.encoders.openvino import WIDTH_STEP
     encoder = OpenVinoEncoder("m", "/nowhere", "fp32", tokens_per_batch=100)  # batching needs no model
     lengths = [30, 5, 120, 7, 30, 12, 60, 5, 31, 9, 99]
     batches = encoder.batches(lengths)
@@ -239,7 +239,7 @@ def test_openvino_batches_are_length_sorted_and_within_the_token_budget():
 
 
 def test_padded_widths_round_up_to_the_step():
-    from assistant.onnx_encoder import token_arrays
+    from assistant.encoders.onnx import token_arrays
 
     class Encoding:
         def __init__(self, n):

@@ -12,7 +12,7 @@ import pytest
 from assistant.config import load_settings
 from assistant.encoders import HashingEncoder, SentenceTransformerEncoder, get_query_encoder, packaged_minilm_path
 from assistant.errors import ConfigError, ModelError
-from assistant.onnx_encoder import prepared, read_export
+from assistant.encoders.onnx import prepared, read_export
 from assistant.retriever import Retriever
 
 TEXTS = ["PD-1 resistance", "JAK1 loss-of-function mutations abolish interferon gamma signalling in melanoma",
@@ -29,14 +29,14 @@ def test_hash_models_ignore_the_query_encoder_choice():
 
 
 def test_onnx_without_onnxruntime_says_how_to_install(monkeypatch):
-    import assistant.onnx_encoder as onnx_encoder
+    import assistant.encoders.onnx as onnx_encoder
     monkeypatch.setattr(onnx_encoder, "onnx_available", lambda: False)
     with pytest.raises(ModelError, match=r"pip install 'checkpoint-qa\[fast\]'"):
         get_query_encoder("all-MiniLM-L6-v2", backend="onnx")
 
 
 def test_openvino_query_encoder_without_the_package(monkeypatch):
-    import assistant.openvino_encoder as openvino_encoder
+    import assistant.encoders.openvino as openvino_encoder
     monkeypatch.setattr(openvino_encoder, "openvino_available", lambda: False)
     with pytest.raises(ModelError, match=r"openvino query encoder needs openvino; run: pip install"):
         get_query_encoder("all-MiniLM-L6-v2", backend="openvino")
@@ -46,8 +46,8 @@ def test_openvino_query_encoder_without_the_package(monkeypatch):
 @pytest.mark.model
 def test_openvino_is_the_default_query_encoder_and_its_compiled_model_is_cached():
     from assistant.encoders import resolve_precision
-    from assistant.onnx_encoder import export_dir
-    from assistant.openvino_encoder import OpenVinoEncoder
+    from assistant.encoders.onnx import export_dir
+    from assistant.encoders.openvino import OpenVinoEncoder
     encoder = get_query_encoder()
     assert isinstance(encoder, OpenVinoEncoder) and encoder.latency
     assert encoder.precision == resolve_precision("auto") and get_query_encoder(precision="int8") is encoder
@@ -74,7 +74,7 @@ def test_openvino_is_the_default_query_encoder_and_its_compiled_model_is_cached(
 
 @pytest.mark.model
 def test_onnx_vectors_match_torch_fp32_and_the_export_is_reused():
-    from assistant.onnx_encoder import export_dir
+    from assistant.encoders.onnx import export_dir
     onnx = get_query_encoder(backend="onnx")
     assert onnx.backend == "onnx" and onnx.name == "all-MiniLM-L6-v2" and onnx.dimension == 384
     folder = export_dir(onnx.location)
@@ -86,7 +86,7 @@ def test_onnx_vectors_match_torch_fp32_and_the_export_is_reused():
     assert (onnx_vectors * torch_vectors).sum(axis=1).min() > 0.9999
     single = onnx.encode_batch(TEXTS[:1])[0]
     assert float(single @ onnx_vectors[0]) > 0.99999  # padding does not change a text's vector
-    from assistant.onnx_encoder import OnnxEncoder
+    from assistant.encoders.onnx import OnnxEncoder
     OnnxEncoder(onnx.name, onnx.location).encode_batch(["again"])  # a new process-level encoder: no re-export
     assert (folder / "model.onnx").stat().st_mtime_ns == exported_at
 
@@ -121,7 +121,7 @@ def test_search_process_never_imports_torch(shipped_minilm_kb):
 
 
 def test_auto_falls_back_to_torch_when_the_model_cannot_be_exported(monkeypatch, tmp_path, caplog):
-    import assistant.onnx_encoder as onnx_encoder
+    import assistant.encoders.onnx as onnx_encoder
     from assistant.encoders import SentenceTransformerEncoder
 
     attempts = []
@@ -147,7 +147,7 @@ def test_auto_falls_back_to_torch_when_the_model_cannot_be_exported(monkeypatch,
 
 @pytest.mark.parametrize("backend", ["openvino", "onnx"])
 def test_an_unwritable_cache_is_a_one_line_error(monkeypatch, tmp_path, backend):
-    import assistant.onnx_encoder as onnx_encoder
+    import assistant.encoders.onnx as onnx_encoder
 
     def denied(location, target):
         raise PermissionError(13, "Permission denied", str(target))
@@ -159,7 +159,7 @@ def test_an_unwritable_cache_is_a_one_line_error(monkeypatch, tmp_path, backend)
 
 @pytest.mark.model
 def test_a_damaged_export_is_made_again():
-    from assistant.onnx_encoder import OnnxEncoder, export_dir
+    from assistant.encoders.onnx import OnnxEncoder, export_dir
     first = get_query_encoder(backend="onnx")
     model_file = export_dir(first.location) / "model.onnx"
     model_file.write_bytes(model_file.read_bytes()[:1000])  # as if the disk filled up mid-copy

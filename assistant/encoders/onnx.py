@@ -5,7 +5,7 @@ work, and a process that only searches pays for importing torch and sentence-tra
 This encoder exports the model once (transformer, pooling and normalisation in one graph) into the user's cache,
 keyed by the model's files, and afterwards needs only ``onnxruntime``, ``tokenizers`` and numpy. The export
 itself needs torch and ``onnx`` and happens when ``checkpoint-qa build`` first encodes, or else on first use; the
-OpenVINO document encoder (``openvino_encoder``) runs the same export.
+OpenVINO document encoder (``encoders.openvino``) runs the same export.
 
 Only plain models are exported: a Transformer followed by mean or CLS pooling and optionally Normalize; anything
 else raises ``ModelError`` so the caller falls back to the torch encoder. Install with the ``fast`` extra.
@@ -24,8 +24,8 @@ from typing import Callable, Sequence, TypeVar
 
 import numpy as np
 
-from .encoders import unit_rows
-from .errors import ModelError
+from ..errors import ModelError
+from .base import unit_rows
 
 EXPORT_VERSION = 2
 T = TypeVar("T")
@@ -226,7 +226,7 @@ class ExportedEncoder:
         return int(self._meta["dimension"])
 
     def token_budget(self):
-        from .token_budget import budget_from_tokenizer
+        from ..token_budget import budget_from_tokenizer
         self._load()
         return budget_from_tokenizer(self._tokenizer, int(self._meta["max_tokens"]))
 

@@ -1,7 +1,7 @@
 """Fast encoders: the exported model compiled by OpenVINO, for building knowledge bases and for queries.
 
 Design: building is batch throughput, and on a CPU nearly all of it is the transformer's matrix products. OpenVINO
-runs the model's ONNX export (see ``onnx_encoder``) with fused kernels, in bf16 about 2.9x torch fp32 on the
+runs the model's ONNX export (see ``encoders.onnx``) with fused kernels, in bf16 about 2.9x torch fp32 on the
 2-core development machine (``benchmarks/encoder_speed.py``), with vectors at cosine > 0.9999 to torch fp32, and
 with int8 weights (``quantize``; the default for documents where the CPU has int8 dot products) about 3.7x.
 Texts are sorted by length and cut into batches of at most ``tokens_per_batch`` padded tokens, so little is
@@ -29,9 +29,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .encoders import cpu_has_bf16, unit_rows
-from .errors import ModelError
-from .onnx_encoder import ExportedEncoder, read_export, round_up, token_arrays, tokenize
+from ..errors import ModelError
+from .base import cpu_has_bf16, unit_rows
+from .onnx import ExportedEncoder, read_export, round_up, token_arrays, tokenize
 
 RUNS_IN = ("fp32", "bf16", "int8")  # resolved precisions; "auto" is resolved by the caller
 TOKENS_PER_BATCH = 2048  # padded tokens; 1,024-4,096 measured within 1% of each other, 64 texts a batch 6% slower
