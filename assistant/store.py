@@ -34,6 +34,7 @@ import numpy as np
 from . import __version__
 from .corpus.merge import merge_records
 from .dense_index import IVF_THRESHOLD, build_dense_index, load_dense_index, save_dense_index
+from .embed_cache import EmbedCache
 from .encoders import Encoder, encode_in_batches, token_budget_of
 from .errors import AssistantError, IndexMismatchError, IndexMissingError
 from .passages import MAX_WORDS, split_records
@@ -431,12 +432,13 @@ def _alive(pid: int) -> bool:
 def build(records: Sequence[Record], index_dir: Path, encoder: Encoder, *, max_words: int = MAX_WORDS,
           progress: bool = False, on_stage: Callable[[str], None] | None = None,
           ivf_threshold: int = IVF_THRESHOLD, live: KnowledgeBase | None = None,
-          embed: Callable[[list[str]], np.ndarray] | None = None) -> BuildReport:
+          embed: Callable[[list[str], Callable], np.ndarray] | None = None) -> BuildReport:
     """Merge, split, embed and write ``records`` as the new live version of ``index_dir``.
 
     ``live`` is the live version when the caller has already loaded it (ingestion does), so it is not read twice.
-    ``embed`` embeds the passage texts that need it elsewhere (a Ray cluster: ``kb.ray_build``) instead of with
-    ``encoder`` in this process; ``encoder`` still names the model and splits the passages.
+    ``embed(texts, spill)`` embeds the passage texts that need it elsewhere (a Ray cluster: ``kb.ray_build``)
+    instead of with ``encoder`` in this process, calling ``spill(rows, vectors)`` as batches arrive; ``encoder``
+    still names the model and splits the passages. Spilled vectors (``embed_cache``) let a killed build resume.
     """
     say = on_stage or (lambda message: None)
     index_dir = Path(index_dir)
@@ -459,7 +461,8 @@ def build(records: Sequence[Record], index_dir: Path, encoder: Encoder, *, max_w
     dimension = encoder.dimension
     budget = token_budget_of(encoder)
     passages = split_records(papers, max_words, budget)
-    previous = _previous_vectors(index_dir, encoder.name, dimension, precision, live)
+    cache = EmbedCache(index_dir, encoder.name, precision, dimension)  # what a killed build already embedded
+    previous = {**cache.load(), **_previous_vectors(index_dir, encoder.name, dimension, precision, live)}
     keys = [passage_key(p) for p in passages]
     missing = [i for i, key in enumerate(keys) if key not in previous]
     runtime = ", ".join(str(v) for v in (getattr(encoder, "backend", None), getattr(encoder, "precision", None)) if v)
@@ -470,7 +473,11 @@ def build(records: Sequence[Record], index_dir: Path, encoder: Encoder, *, max_w
     with ThreadPoolExecutor(1, thread_name_prefix="bm25") as pool:
         sparse_job = pool.submit(SparseIndex.build, sparse_texts(papers, passages))
         texts = [passages[i].text for i in missing]
-        fresh = embed(texts) if embed is not None else encode_in_batches(encoder, texts, progress=progress)
+
+        def spill(rows, batch: np.ndarray) -> None:
+            cache.spill([keys[missing[r]] for r in rows], batch)
+
+        fresh = embed(texts, spill) if embed is not None else _embed_spilling(encoder, texts, spill, progress)
         sparse = sparse_job.result()
     if fresh.shape[1:] != (dimension,):
         raise AssistantError(f"model {encoder.name} returned vectors of shape {fresh.shape[1:]}, expected "
@@ -526,5 +533,31 @@ def build(records: Sequence[Record], index_dir: Path, encoder: Encoder, *, max_w
         shutil.rmtree(index_dir / version, ignore_errors=True)
         raise not_writable(index_dir, exc) from None
     _sweep(index_dir, keep=version)
+    cache.clear()
     return BuildReport(index_dir, len(papers), len(passages), len(missing), len(passages) - len(missing), False,
                        encoder.name)
+
+
+SPILL_EVERY = 16_384  # passages embedded between two spills to the build's cache
+
+
+def _embed_spilling(encoder: Encoder, texts: list[str], spill, progress: bool) -> np.ndarray:
+    """``encode_in_batches`` in slices of ``SPILL_EVERY`` texts, each spilled to the build's cache when done."""
+    if len(texts) <= SPILL_EVERY:
+        return encode_in_batches(encoder, texts, progress=progress)  # small builds: nothing worth resuming
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=len(texts), desc="embedding", unit="text", leave=False)
+    parts = []
+    try:
+        for start in range(0, len(texts), SPILL_EVERY):
+            part = encode_in_batches(encoder, texts[start:start + SPILL_EVERY])
+            spill(range(start, start + len(part)), part)
+            parts.append(part)
+            if bar is not None:
+                bar.update(len(part))
+    finally:
+        if bar is not None:
+            bar.close()
+    return np.vstack(parts)

@@ -51,9 +51,23 @@ def test_an_update_embeds_only_what_it_changed(pubmed, tmp_path):
     assert gone and not gone & {r.pmid for r in kb.records}
 
 
-def test_the_ray_build_equals_the_in_process_build_byte_for_byte(pubmed, tmp_path):
+def test_the_ray_build_equals_the_in_process_build_byte_for_byte_even_when_an_actor_dies(pubmed, tmp_path):
     ray = pytest.importorskip("ray")
     from ray.cluster_utils import Cluster
+
+    from assistant.kb.ray_build import EmbedActor
+    marker = tmp_path / "killed-once"
+
+    class DiesOnce(EmbedActor):
+        """Kills its own process on its first batch, once per build: Ray restarts it and retries the block."""
+
+        def __call__(self, batch):
+            import os
+            if not os.path.exists(str(marker)):
+                open(str(marker), "w").close()
+                os._exit(1)
+            return super().__call__(batch)
+
     folder, layout = pubmed
     local, resolved = build_from_sources([folder], tmp_path / "process", model=MODEL)
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "object_store_memory": 150 * 2 ** 20})
@@ -61,10 +75,11 @@ def test_the_ray_build_equals_the_in_process_build_byte_for_byte(pubmed, tmp_pat
         for _ in range(2):  # two worker nodes for the embedding actors; the head's CPU reads and parses
             cluster.add_node(num_cpus=1, object_store_memory=150 * 2 ** 20)
         remote, remote_resolved = build_from_sources([folder], tmp_path / "ray", model=MODEL, engine="ray",
-                                                     address=cluster.address, actors=2)
+                                                     address=cluster.address, actors=2, actor=DiesOnce)
     finally:
         ray.shutdown()
         cluster.shutdown()
+    assert marker.exists()  # an actor did die mid-build
     assert remote_resolved.summary() == resolved.summary()
     assert (remote.records, remote.passages, remote.embedded) == (local.records, local.passages, local.embedded)
     a, b = KnowledgeBase.live_version(tmp_path / "process"), KnowledgeBase.live_version(tmp_path / "ray")
@@ -83,3 +98,42 @@ def test_the_cli_builds_from_sources(pubmed, tmp_path):
     assert "1 files: 120 records read" in result.output and "120 papers" in result.output
     result = CliRunner().invoke(cli, ["build", "--engine", "ray", "--index", str(tmp_path / "kb")])
     assert result.exit_code != 0 and "--engine ray builds from --sources" in str(result.exception)
+
+
+class FailingEncoder:
+    """The hashing encoder that fails (as a killed build would stop) after ``calls`` batches."""
+
+    def __init__(self, calls: int):
+        from assistant.encoders import HashingEncoder
+        self.inner, self.calls = HashingEncoder(256), calls
+        self.name, self.backend, self.precision = self.inner.name, "hash", "fp32"
+
+    @property
+    def dimension(self):
+        return self.inner.dimension
+
+    def encode_batch(self, texts):
+        if self.calls == 0:
+            raise KeyboardInterrupt("killed")
+        self.calls -= 1
+        return self.inner.encode_batch(texts)
+
+
+def test_a_killed_build_resumes_embedding_only_what_was_missing(pubmed, tmp_path, monkeypatch):
+    import assistant.store as store
+    from assistant.encoders import HashingEncoder
+    folder, layout = pubmed
+    records = newest_versions([parse_file(f) for f in layout.baseline]).records
+    monkeypatch.setattr(store, "SPILL_EVERY", 100)
+    with pytest.raises(KeyboardInterrupt):
+        store.build(records, tmp_path / "kb", FailingEncoder(calls=3))
+    assert not (tmp_path / "kb" / "CURRENT").exists()  # nothing half-built goes live
+    spilled = len(store.EmbedCache(tmp_path / "kb", "hash:256", "fp32", 256).load())
+    assert spilled == 300
+    resumed = store.build(records, tmp_path / "kb", HashingEncoder(256))
+    assert resumed.embedded == resumed.passages - spilled and resumed.reused == spilled
+    assert not (tmp_path / "kb" / ".embedding").exists()
+    clean = store.build(records, tmp_path / "clean", HashingEncoder(256))
+    a, b = KnowledgeBase.live_version(tmp_path / "kb"), KnowledgeBase.live_version(tmp_path / "clean")
+    assert clean.embedded == clean.passages
+    assert (a / "vectors.npy").read_bytes() == (b / "vectors.npy").read_bytes()

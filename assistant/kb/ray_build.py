@@ -64,15 +64,17 @@ class EmbedActor:
 
 
 class RayEmbedder:
-    """``store.build``'s ``embed``: the texts embedded by ``actors`` ``EmbedActor``s on the cluster, in order."""
+    """``store.build``'s ``embed``: the texts embedded by ``actors`` ``EmbedActor``s on the cluster, in order, each
+    arriving batch handed to ``spill``. ``actor`` may be a subclass of ``EmbedActor`` (the fault tests use one)."""
 
     def __init__(self, model: str, precision: str, backend: str, dimension: int, actors: int = 2,
-                 cpus_per_actor: float = 1, batch_size: int = 256):
+                 cpus_per_actor: float = 1, batch_size: int = 256, actor: type = EmbedActor):
         self.model, self.precision, self.backend = model, precision, backend
         self.dimension, self.actors, self.cpus, self.batch_size = dimension, actors, cpus_per_actor, batch_size
         self.embedded = 0
+        self.actor = actor
 
-    def __call__(self, texts: list[str]) -> np.ndarray:
+    def __call__(self, texts: list[str], spill=None) -> np.ndarray:
         import pyarrow as pa
         import ray
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
@@ -81,7 +83,7 @@ class RayEmbedder:
         table = pa.table({"row": np.arange(len(texts), dtype=np.int64), "text": pa.array(texts, pa.large_string())})
         blocks = max(self.actors * 4, min(len(texts) // self.batch_size, 512), 1)  # several blocks per actor
         out = ray.data.from_arrow(table).repartition(blocks).map_batches(
-            EmbedActor, fn_constructor_kwargs={"model": self.model, "precision": self.precision,
+            self.actor, fn_constructor_kwargs={"model": self.model, "precision": self.precision,
                                                "backend": self.backend},
             batch_size=self.batch_size, concurrency=self.actors, num_cpus=self.cpus, batch_format="numpy")
         seen = np.zeros(len(texts), dtype=bool)
@@ -89,6 +91,8 @@ class RayEmbedder:
             rows = np.asarray(batch["row"], dtype=np.int64)
             vectors[rows] = np.asarray(batch["vector"], dtype=np.float32)
             seen[rows] = True
+            if spill is not None:  # kept beside the knowledge base: a killed build resumes from here
+                spill(rows.tolist(), vectors[rows])
         if not seen.all():
             raise AssistantError(f"the Ray build lost {int((~seen).sum())} of {len(texts)} passages; nothing was "
                                  "written, run the build again")
@@ -99,7 +103,7 @@ class RayEmbedder:
 def build_from_sources(paths: Sequence[str | Path], index_dir: str | Path, model: str | None = None,
                        engine: str = "process", address: str | None = None, actors: int = 2,
                        cpus_per_actor: float = 1, strict: bool = False, settings=None, progress: bool = False,
-                       on_stage=None):
+                       on_stage=None, actor: type = EmbedActor):
     """Build ``index_dir`` from source files or folders (PubMed baseline and update files, or any supported
     format), with the stages in this process (``engine="process"``) or on Ray (``engine="ray"``). Returns the
     ``store.BuildReport`` and the ``sources.Resolved`` summary."""
@@ -119,7 +123,7 @@ def build_from_sources(paths: Sequence[str | Path], index_dir: str | Path, model
         say(f"parsing {len(files)} files on Ray")
         results = parse_on_ray(files, strict)
         embed = RayEmbedder(encoder.name, getattr(encoder, "precision", settings.precision),
-                            settings.document_encoder, encoder.dimension, actors, cpus_per_actor)
+                            settings.document_encoder, encoder.dimension, actors, cpus_per_actor, actor=actor)
     else:
         say(f"parsing {len(files)} files")
         results = [parse_file(f, strict) for f in files]
