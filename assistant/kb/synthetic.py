@@ -50,7 +50,8 @@ def _article(pmid: int, rng: random.Random, revision: int = 0) -> str:
                   for k in range(rng.randrange(0, 5))]
     if revision:
         sentences.append(f"This version {revision} corrects the survival analysis.")
-    title = f"{gene} loss and resistance to {therapy} in {n} patients with {cancer}" + (f" (revised {revision})" if revision else "")
+    title = f"{gene} loss and resistance to {therapy} in {n} patients with {cancer}"
+    title += f" (revised {revision})" if revision else ""
     types = "".join(f"<PublicationType>{t}</PublicationType>" for t in sorted({"Journal Article", rng.choice(TYPES)}))
     mesh = "".join(f"<MeshHeading><DescriptorName>{escape(term)}</DescriptorName></MeshHeading>"
                    for term in (gene, cancer.title(), "Immune Checkpoint Inhibitors"))
