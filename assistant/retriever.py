@@ -28,6 +28,7 @@ from .limits import MAX_LIBRARY_K, MAX_QUERY_CHARS
 from .store import KnowledgeBase, _build_hint, model_mismatch
 from .synonyms import SynonymTable, load_table
 from .analysis import tokens
+from .filter_columns import FilterColumns
 from .types import Hit, Record
 
 MAX_K = MAX_LIBRARY_K
@@ -222,11 +223,18 @@ class Retriever:
 
     # -- the two sides -------------------------------------------------------------------------------------------
 
+    def record_mask(self, filters: Filters) -> np.ndarray:
+        """Which records pass ``filters``, from the knowledge base's filter columns (built once per version)."""
+        kb = self.kb
+        columns = getattr(kb, "filter_columns", None)  # kept on the version itself: pinned copies share it
+        if columns is None:
+            columns = kb.filter_columns = FilterColumns(kb.records)
+        return columns.mask(filters)
+
     def passage_mask(self, filters: Filters | None) -> np.ndarray | None:
         if not filters:
             return None
-        allowed = np.array([filters.accepts(r) for r in self.kb.records], dtype=bool)
-        return allowed[self.kb.passage_record]
+        return self.record_mask(filters)[self.kb.passage_record]
 
     def dense_papers(self, vector: np.ndarray, depth: int, mask: np.ndarray | None = None) \
             -> list[tuple[int, int, float]]:

@@ -72,3 +72,24 @@ def test_engines_that_cannot_run_are_not_offered_and_say_why(monkeypatch):
     configured = replace(settings, openai_base_url="http://127.0.0.1:9/v1", llm="llama3.1")
     assert [v for _, v in engine_choices(configured)] == ["extractive"]
     assert "server at http://127.0.0.1:9/v1: it does not answer" in engines_unavailable(configured)
+
+
+def test_filter_columns_give_the_same_records_as_filtering_one_by_one(shipped_fake_kb):
+    import random
+
+    from assistant.filter_columns import FilterColumns
+    from assistant.store import KnowledgeBase
+    records = KnowledgeBase.load(shipped_fake_kb).records
+    columns = FilterColumns(records)
+    rng = random.Random(3)
+    years = sorted({r.year for r in records if r.year})
+    pub_types = sorted({t for r in records for t in r.extra.get("publication_types") or ()}) or ["Review"]
+    journals = sorted({r.journal for r in records if r.journal})
+    for _ in range(200):
+        filters = Filters(rng.choice([None, *years]), rng.choice([None, *years]),
+                          tuple(rng.sample(["full_text", "abstract", "title", "reference_title"], rng.randint(0, 2))),
+                          tuple(t.upper() for t in rng.sample(pub_types, min(len(pub_types), rng.randint(0, 2)))),
+                          tuple(rng.sample(journals, rng.randint(0, 2))),
+                          ids=tuple(r.id for r in rng.sample(records, rng.choice([0, 0, 3]))))
+        expected = [filters.accepts(r) for r in records]
+        assert columns.mask(filters).tolist() == expected, filters
