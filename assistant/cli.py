@@ -219,9 +219,13 @@ def ask(question, as_json, k, min_score, engine, llm, stream, index, model):
 @click.option("--format", "fmt", type=click.Choice(list(FORMATS)), default=None,
               help="Force a format instead of detecting it from the extension and content.")
 @click.option("--strict", is_flag=True, help="Stop at the first bad record (default: skip it and report it).")
+@click.option("--engine", "build_engine", type=click.Choice(["process", "ray"]), default="process",
+              show_default=True, help="Embed the new passages in this process, or on a Ray cluster.")
+@click.option("--address", default=None, help="Ray cluster to join with --engine ray (default: a local one).")
+@click.option("--actors", type=click.IntRange(1), default=2, show_default=True, help="Embedding actors on Ray.")
 @index_option
 @model_option
-def ingest(paths, fmt, strict, index, model):
+def ingest(paths, fmt, strict, build_engine, address, actors, index, model):
     """Add files or folders of literature to a knowledge base.
 
     Reads PubMed XML (EFetch exports, baseline and update files, whose DeleteCitation entries remove records),
@@ -238,7 +242,12 @@ def ingest(paths, fmt, strict, index, model):
     """
     from .ingest import ingest as run_ingest
     settings = load_settings({"index": index, "model": model})
-    report = run_ingest(paths, fmt=fmt, strict=strict, settings=settings, progress=sys.stderr.isatty())
+    embedder = None
+    if build_engine == "ray":
+        from .kb.ray_build import on_ray
+        embedder = on_ray(address, actors, backend=settings.document_encoder)
+    report = run_ingest(paths, fmt=fmt, strict=strict, settings=settings, progress=sys.stderr.isatty(),
+                        embedder=embedder)
     _print_report(report)
     if report.rejected and not (report.added or report.updated or report.unchanged or report.removed):
         raise AssistantError(f"nothing ingested: all {len(report.rejected)} input(s) rejected")

@@ -312,8 +312,9 @@ def _live(index_dir: Path) -> KnowledgeBase | None:
 
 
 def _update(index_dir: Path, model: str | None, encoder: Encoder | None, progress: bool,
-            apply: Callable[[Sequence[Record]], tuple[list[Record], IngestReport]]) -> IngestReport:
-    """Under the folder's lock: load the live version, ``apply`` the changes to its records, build when any."""
+            apply: Callable[[Sequence[Record]], tuple[list[Record], IngestReport]], embedder=None) -> IngestReport:
+    """Under the folder's lock: load the live version, ``apply`` the changes to its records, build when any.
+    ``embedder(encoder)``, when given, returns the ``store.build`` ``embed`` to use (``kb.ray_build.on_ray``)."""
     index_dir = Path(index_dir)
     with locked(index_dir):
         live = _live(index_dir)
@@ -328,7 +329,8 @@ def _update(index_dir: Path, model: str | None, encoder: Encoder | None, progres
         if not kept:
             raise AssistantError(f"this would leave the knowledge base at {index_dir} empty; delete the folder "
                                  "instead")
-        return replace(report, build=build(kept, index_dir, encoder, progress=progress, live=live))
+        embed = embedder(encoder) if embedder is not None else None
+        return replace(report, build=build(kept, index_dir, encoder, progress=progress, live=live, embed=embed))
 
 
 def update_knowledge_base(index_dir: Path, records: Sequence[Record] = (), deletions: Iterable[str] = (),
@@ -371,12 +373,14 @@ def _upsert_files(files: Sequence[Path], fmt: str | None, strict: bool, progress
 
 def ingest(paths: Sequence[str | Path], index: str | Path | None = None, fmt: str | None = None,
            strict: bool = False, model: str | None = None, encoder: Encoder | None = None,
-           settings: Settings | None = None, progress: bool = False) -> IngestReport:
+           settings: Settings | None = None, progress: bool = False, embedder=None) -> IngestReport:
     """Parse ``paths`` (files of any supported format, or folders of them) and add their records to a knowledge
-    base, file by file: the report says what each file added, updated, removed or rejected."""
+    base, file by file: the report says what each file added, updated, removed or rejected. ``embedder`` embeds
+    elsewhere (``kb.ray_build.on_ray``: a Ray cluster)."""
     settings = settings or load_settings({"index": index, "model": model})
     files = input_files(paths)
-    return _update(settings.index_dir, settings.model, encoder, progress, _upsert_files(files, fmt, strict, progress))
+    return _update(settings.index_dir, settings.model, encoder, progress, _upsert_files(files, fmt, strict, progress),
+                   embedder)
 
 
 def remove(ids: Sequence[str], index: str | Path | None = None, settings: Settings | None = None,

@@ -76,17 +76,23 @@ def test_the_ray_build_equals_the_in_process_build_byte_for_byte_even_when_an_ac
             cluster.add_node(num_cpus=1, object_store_memory=150 * 2 ** 20)
         remote, remote_resolved = build_from_sources([folder], tmp_path / "ray", model=MODEL, engine="ray",
                                                      address=cluster.address, actors=2, actor=DiesOnce)
+        extra = generate(tmp_path / "more", files=1, per_file=40, seed=99, first_pmid=50_000_000).baseline
+        from assistant.ingest import ingest
+        from assistant.kb.ray_build import on_ray
+        ingested = ingest(extra, index=tmp_path / "ray", embedder=on_ray(cluster.address))
+        ingest(extra, index=tmp_path / "process")
     finally:
         ray.shutdown()
         cluster.shutdown()
     assert marker.exists()  # an actor did die mid-build
+    assert ingested.added == 40 and ingested.build.embedded == 40  # ingest --engine ray: only the new papers
     assert remote_resolved.summary() == resolved.summary()
     assert (remote.records, remote.passages, remote.embedded) == (local.records, local.passages, local.embedded)
     a, b = KnowledgeBase.live_version(tmp_path / "process"), KnowledgeBase.live_version(tmp_path / "ray")
     for name in ("records.jsonl", "passages.jsonl", "vectors.npy"):
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
     keys = [passage_key(p) for p in KnowledgeBase.load(tmp_path / "ray").passages]
-    assert len(keys) == len(set(keys)) == remote.passages  # every passage exactly once
+    assert len(keys) == len(set(keys)) == remote.passages + 40  # every passage exactly once
 
 
 def test_the_cli_builds_from_sources(pubmed, tmp_path):

@@ -100,6 +100,15 @@ class RayEmbedder:
         return vectors
 
 
+def on_ray(address: str | None = None, actors: int = 2, cpus_per_actor: float = 1, backend: str = "auto"):
+    """An ``embedder`` for ``ingest``: joins the cluster, then embeds with ``RayEmbedder`` for the chosen encoder."""
+    def embedder(encoder) -> RayEmbedder:
+        connect(address)
+        return RayEmbedder(encoder.name, getattr(encoder, "precision", "auto"), backend, encoder.dimension, actors,
+                           cpus_per_actor)
+    return embedder
+
+
 def build_from_sources(paths: Sequence[str | Path], index_dir: str | Path, model: str | None = None,
                        engine: str = "process", address: str | None = None, actors: int = 2,
                        cpus_per_actor: float = 1, strict: bool = False, settings=None, progress: bool = False,
