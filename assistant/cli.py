@@ -95,9 +95,11 @@ def build(corpus, sources, build_engine, address, actors, strict, index, precisi
         from .kb.ray_build import build_from_sources
         if not sources:
             raise AssistantError("--engine ray builds from --sources (files or folders of any supported format)")
-        report, _ = build_from_sources(sources, settings.index_dir, settings=settings, engine=build_engine,
-                                       address=address, actors=actors, strict=strict,
-                                       progress=sys.stderr.isatty(), on_stage=say)
+        report, resolved = build_from_sources(sources, settings.index_dir, settings=settings, engine=build_engine,
+                                              address=address, actors=actors, strict=strict,
+                                              progress=sys.stderr.isatty(), on_stage=say)
+        for line in resolved.rejected[:30]:
+            echo(f"rejected: {line}", err=True)
     else:
         from .pipeline import build_knowledge_base
         report = build_knowledge_base(settings=settings, progress=sys.stderr.isatty(), on_stage=say)

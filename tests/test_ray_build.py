@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from assistant.cli import cli
+from assistant.errors import AssistantError
 from assistant.kb.ray_build import build_from_sources
 from assistant.kb.sources import newest_versions, parse_file
 from assistant.kb.synthetic import generate
@@ -81,6 +82,10 @@ def test_the_ray_build_equals_the_in_process_build_byte_for_byte_even_when_an_ac
         from assistant.kb.ray_build import on_ray
         ingested = ingest(extra, index=tmp_path / "ray", embedder=on_ray(cluster.address))
         ingest(extra, index=tmp_path / "process")
+        bad = corrupt_sources(tmp_path / "bad", layout)
+        with pytest.raises(AssistantError, match=r"^pubmed26n000[23]\.xml\.gz: .*--strict stops"):
+            build_from_sources([bad], tmp_path / "strict", model=MODEL, engine="ray", address=cluster.address,
+                               strict=True)  # one line, not Ray's traceback
     finally:
         ray.shutdown()
         cluster.shutdown()
@@ -104,6 +109,27 @@ def test_the_cli_builds_from_sources(pubmed, tmp_path):
     assert "1 files: 120 records read" in result.output and "120 papers" in result.output
     result = CliRunner().invoke(cli, ["build", "--engine", "ray", "--index", str(tmp_path / "kb")])
     assert result.exit_code != 0 and "--engine ray builds from --sources" in str(result.exception)
+
+
+def corrupt_sources(folder, layout):
+    """One good file, one cut short, one that is not XML at all."""
+    import gzip
+    folder.mkdir()
+    shutil.copy(layout.baseline[0], folder / "pubmed26n0001.xml.gz")
+    (folder / "pubmed26n0002.xml.gz").write_bytes(layout.baseline[1].read_bytes()[:3000])
+    (folder / "pubmed26n0003.xml.gz").write_bytes(gzip.compress(b"garbage"))
+    return folder
+
+
+def test_a_corrupt_source_file_is_reported_and_strict_stops_the_build(pubmed, tmp_path):
+    folder, layout = pubmed
+    bad = corrupt_sources(tmp_path / "bad", layout)
+    report, resolved = build_from_sources([bad], tmp_path / "kb", model=MODEL)
+    assert report.records == 120 and len(resolved.rejected) == 2
+    assert any("pubmed26n0002.xml.gz: cannot be read" in line for line in resolved.rejected)
+    with pytest.raises(AssistantError, match="--strict stops"):
+        build_from_sources([bad], tmp_path / "strict", model=MODEL, strict=True)
+    assert not (tmp_path / "strict" / "CURRENT").exists()
 
 
 class FailingEncoder:

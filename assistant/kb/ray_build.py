@@ -13,6 +13,7 @@ byte-identical files (``tests/test_ray_build.py``).
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -47,8 +48,15 @@ def parse_on_ray(files: Sequence[Path], strict: bool = False) -> list[FileResult
         return {"path": result.path, "records_json": result.records_json, "deletions": result.deletions,
                 "rejected": result.rejected}
 
+    try:
+        rows = items.map(parse).take_all()
+    except Exception as exc:  # a task's own error arrives wrapped in Ray's, with its traceback; say it in one line
+        said = re.findall(r"(?:CorpusError|AssistantError|ModelError): (.+)", str(exc))
+        if said:
+            raise AssistantError(said[-1].strip()) from None
+        raise
     return [FileResult(row["path"], row["records_json"], list(row["deletions"]), list(row["rejected"]))
-            for row in items.map(parse).take_all()]
+            for row in rows]
 
 
 class EmbedActor:
