@@ -469,9 +469,11 @@ def chat(host, port, build_first, auth_file, no_auth, engine, index, model):
               help="Comma-separated engines requests may choose (default: only the configured one, extractive). "
                    "A request cannot make the server load a model the operator did not enable.")
 @click.option("--no-auth", is_flag=True, help="Allow a non-loopback --host (the API has no login).")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Processes sharing the port and the memory-mapped knowledge base.")
 @index_option
 @model_option
-def serve(host, port, engines, no_auth, index, model):
+def serve(host, port, engines, no_auth, workers, index, model):
     """Serve the HTTP API: /health, /search, /ask (JSON or server-sent events), /records/{id}.
 
     \b
@@ -489,7 +491,7 @@ def serve(host, port, engines, no_auth, index, model):
     warning = check_exposure(settings.host, False, no_auth, "the API")
     if warning:
         echo(warning, err=True)
-    run_server(settings, chosen)
+    run_server(settings, chosen, workers)
 
 
 @cli.command()

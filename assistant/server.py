@@ -13,6 +13,7 @@ schema is at ``/openapi.json``.
 from __future__ import annotations
 
 import json
+import os
 from typing import Annotated, Iterable, Literal
 
 from fastapi import FastAPI, HTTPException, Request
@@ -197,16 +198,39 @@ def create_api(answerer: Answerer, engines: Iterable[str] | None = None) -> Fast
     return app
 
 
-def serve(settings, engines: Iterable[str] = ()) -> None:
-    import uvicorn
+WORKER_ENGINES = "CQA_SERVE_ENGINES"  # how `serve --workers` hands the enabled engines to its worker processes
 
+
+def _answering_app(settings, engines: Iterable[str]) -> FastAPI:
     from .retriever import Retriever
     retriever = Retriever.load(settings=settings)
     answerer = Answerer(retriever, settings)
     warm(answerer)
-    retriever.follow()
-    print(f"Checkpoint QA API: http://{settings.host}:{settings.port} (schema at /openapi.json)", flush=True)
-    uvicorn.run(create_api(answerer, engines), host=settings.host, port=settings.port, log_level="warning")
+    retriever.follow()  # each process picks up a new version when CURRENT changes, without a restart
+    return create_api(answerer, engines)
+
+
+def worker_app() -> FastAPI:
+    """The app of one ``serve --workers`` process: settings from the environment the parent set."""
+    from .config import load_settings
+    engines = [e for e in os.environ.get(WORKER_ENGINES, "").split(",") if e]
+    return _answering_app(load_settings(), engines)
+
+
+def serve(settings, engines: Iterable[str] = (), workers: int = 1) -> None:
+    """Serve the API; with ``workers`` > 1, that many processes share the port, each with the knowledge base's
+    vectors memory-mapped (the operating system keeps one copy in memory for all of them)."""
+    import uvicorn
+    print(f"Checkpoint QA API: http://{settings.host}:{settings.port} (schema at /openapi.json)"
+          + (f", {workers} worker processes" if workers > 1 else ""), flush=True)
+    if workers <= 1:
+        uvicorn.run(_answering_app(settings, engines), host=settings.host, port=settings.port, log_level="warning")
+        return
+    os.environ.update({"CHECKPOINT_QA_INDEX": str(settings.index_dir), WORKER_ENGINES: ",".join(engines)})
+    if settings.model:
+        os.environ["CHECKPOINT_QA_MODEL"] = settings.model
+    uvicorn.run("assistant.server:worker_app", factory=True, workers=workers, host=settings.host,
+                port=settings.port, log_level="warning")
 
 
 def warm(answerer: Answerer) -> None:

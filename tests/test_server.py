@@ -182,3 +182,54 @@ def test_the_server_follows_an_ingest_into_its_knowledge_base(tmp_path):
     ingest([write_jsonl(tmp_path / "more.jsonl", [{"id": "new:2", "type": "title", "title": "Another"}])],
            index=index)
     assert client.get("/health").status_code == 200
+
+
+def test_several_workers_share_the_port_and_follow_new_versions(small_corpus, tmp_path):
+    import json as json_module
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from assistant.ingest import ingest
+    from assistant.pipeline import build_knowledge_base
+    from conftest import FAKE, write_jsonl
+    build_knowledge_base(corpus=small_corpus, index=tmp_path / "kb", model=FAKE)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-m", "assistant", "serve", "--workers", "2", "--port", str(port),
+                                "--index", str(tmp_path / "kb")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+
+    def health() -> dict:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
+            return json_module.loads(response.read())
+
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                first = health()
+                break
+            except OSError:
+                assert process.poll() is None and time.time() < deadline, process.stdout.read().decode()
+                time.sleep(0.5)
+        workers = subprocess.run(["ps", "-o", "pid=", "--ppid", str(process.pid)], capture_output=True,
+                                 text=True).stdout.split()
+        assert len(workers) >= 2, workers
+        write_jsonl(tmp_path / "new.jsonl", [{"id": "new", "type": "abstract", "title": "A new paper",
+                                              "text": "STK11 loss predicted resistance to PD-1 blockade."}])
+        ingest([tmp_path / "new.jsonl"], index=tmp_path / "kb")
+        deadline = time.time() + 30
+        seen = set()
+        while time.time() < deadline and not (len(seen) == 1 and first["knowledge_base"] not in seen):
+            seen = {health()["knowledge_base"] for _ in range(8)}  # requests land on both workers
+            time.sleep(0.5)
+        assert seen and first["knowledge_base"] not in seen  # every worker moved to the new version
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
