@@ -169,3 +169,13 @@ def test_a_killed_build_resumes_embedding_only_what_was_missing(pubmed, tmp_path
     a, b = KnowledgeBase.live_version(tmp_path / "kb"), KnowledgeBase.live_version(tmp_path / "clean")
     assert clean.embedded == clean.passages
     assert (a / "vectors.npy").read_bytes() == (b / "vectors.npy").read_bytes()
+
+
+def test_records_without_a_pmid_are_never_merged_by_reading_order(tmp_path):
+    from conftest import write_jsonl
+    rows = [{"id": "same-id", "type": "abstract", "title": "First paper", "text": "STK11 loss and PD-1."},
+            {"id": "same-id", "type": "abstract", "title": "Second paper", "text": "KEAP1 loss and PD-L1."}]
+    write_jsonl(tmp_path / "a.jsonl", rows[:1])
+    write_jsonl(tmp_path / "b.jsonl", rows[1:])
+    resolved = newest_versions([parse_file(tmp_path / "a.jsonl"), parse_file(tmp_path / "b.jsonl")])
+    assert [r.title for r in resolved.records] == ["First paper", "Second paper"] and resolved.replaced == 0

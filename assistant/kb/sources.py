@@ -1,7 +1,7 @@
 """Source files read as PubMed publishes them: each file on its own (so files can be parsed anywhere, in any
 order), then resolved in file-name order, which is PubMed's chronological numbering: a later version of a PMID
 replaces the earlier one, and a ``<DeleteCitation>`` removes a PMID until a later file adds it again. Records
-without a PMID are kept as read. The in-process and the Ray build share both steps, so they get the same records.
+without a PMID are all kept, for the build's merge to link or keep apart (two papers are never made one here). The in-process and the Ray build share both steps, so they get the same records.
 """
 
 from __future__ import annotations
@@ -60,7 +60,9 @@ def newest_versions(results: Iterable[FileResult]) -> Resolved:
         rejected += result.rejected
         for record in result.records:
             read += 1
-            key = f"pmid:{record.pmid}" if record.pmid else f"id:{record.id}"
+            # only a PMID says "a newer version of the same paper"; anything else goes on to the build's merge,
+            # which links by DOI and title under its own rules and reports what it keeps apart
+            key = f"pmid:{record.pmid}" if record.pmid else f"row:{read}"
             if key in kept:
                 replaced += 1
                 del kept[key]  # the newest version takes the newest place
