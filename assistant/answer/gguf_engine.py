@@ -20,7 +20,7 @@ from typing import Iterator, Sequence
 
 from ..errors import ModelError
 from ..types import Hit
-from .local import PACKAGED, STOP, one_sentence_per_source, packaged_gguf
+from .local import PACKAGED, STOP, first_line, one_sentence_per_source, packaged_gguf
 from .openai_compat import source_triples
 from .prompts import REWRITE, chat_messages, model_family
 
@@ -126,5 +126,4 @@ class LlamaCppEngine:
 
     def rewrite(self, conversation: str) -> str:
         self._load()
-        text = "".join(self._complete(REWRITE.format(conversation=conversation), 60))
-        return text.strip().splitlines()[0].strip() if text.strip() else ""
+        return first_line("".join(self._complete(REWRITE.format(conversation=conversation), 60)))

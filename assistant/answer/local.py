@@ -50,6 +50,11 @@ def one_sentence_per_source(question: str, sources: Sequence[Hit], complete) -> 
             yield ("" if n == 1 else "\n\n") + cite_sentence(sentence, n)
 
 
+def first_line(text: str) -> str:
+    """A model's rewritten question: its first non-empty line."""
+    return text.strip().splitlines()[0].strip() if text.strip() else ""
+
+
 def cache_root() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "checkpoint-qa" / "models"
@@ -205,5 +210,4 @@ class LocalEngine:
 
     def rewrite(self, conversation: str) -> str:
         self._load()
-        text = "".join(self._generate(REWRITE.format(conversation=conversation), 60))
-        return text.strip().splitlines()[0].strip() if text.strip() else ""
+        return first_line("".join(self._generate(REWRITE.format(conversation=conversation), 60)))
