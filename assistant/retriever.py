@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import DEFAULT_MODEL, Settings, load_settings
-from .dense_index import search as dense_search
+from .dense_index import is_approximate, search as dense_search
 from .encoders import Encoder, get_query_encoder
 from .errors import AssistantError, IndexMismatchError
 from .limits import MAX_LIBRARY_K, MAX_QUERY_CHARS
@@ -32,6 +32,9 @@ from .filter_columns import FilterColumns
 from .types import Hit, Record
 
 MAX_K = MAX_LIBRARY_K
+# Below this many allowed passages a filtered dense search scans them exactly; above, the filter is an ID selector
+# inside the IVF search (a scan of 40% of 200,000 vectors took 8x an unfiltered search, the selector 0.8x).
+EXACT_FILTERED_ROWS = 20_000
 
 
 def _lower(values) -> set[str]:
@@ -239,15 +242,15 @@ class Retriever:
     def dense_papers(self, vector: np.ndarray, depth: int, mask: np.ndarray | None = None) \
             -> list[tuple[int, int, float]]:
         kb = self.kb
-        if mask is not None:
-            rows = np.flatnonzero(mask)
+        total = len(kb.passages) if mask is None else int(mask.sum())
+        if mask is not None and (total < EXACT_FILTERED_ROWS or not is_approximate(kb.index)):
+            rows = np.flatnonzero(mask)  # few rows (or a small exact index): scanning them is exact and fast
             scores = np.asarray(kb.vectors[rows]) @ vector
             order = np.argsort(-scores, kind="stable")
             return best_per_record(rows[order], scores[order], kb.passage_record, depth)
-        total = len(kb.passages)
         fetch = min(total, max(depth * 4, 64))
         while True:
-            scores, ids = dense_search(kb.index, kb.vectors, vector, fetch)
+            scores, ids = dense_search(kb.index, kb.vectors, vector, fetch, mask)
             keep = ids >= 0
             papers = best_per_record(ids[keep], scores[keep], kb.passage_record, depth)
             if len(papers) >= depth or fetch >= total:

@@ -93,3 +93,30 @@ def test_filter_columns_give_the_same_records_as_filtering_one_by_one(shipped_fa
                           ids=tuple(r.id for r in rng.sample(records, rng.choice([0, 0, 3]))))
         expected = [filters.accepts(r) for r in records]
         assert columns.mask(filters).tolist() == expected, filters
+
+
+def test_a_filter_inside_the_ivf_search_finds_what_scanning_the_allowed_vectors_finds(tmp_path, monkeypatch):
+    import assistant.retriever as retriever_module
+    from assistant.kb.sources import newest_versions, parse_file
+    from assistant.kb.synthetic import generate
+    from assistant.store import build
+    from assistant.encoders import HashingEncoder
+    layout = generate(tmp_path / "src", files=4, per_file=500, seed=5)
+    records = newest_versions([parse_file(f) for f in layout.baseline]).records
+    build(records, tmp_path / "kb", HashingEncoder(256), ivf_threshold=100)
+    retriever = Retriever.load(tmp_path / "kb")
+    assert retriever.kb.manifest["dense_index"]["kind"].startswith("ivf")
+    filters = Filters(2005, 2015)
+    mask = retriever.passage_mask(filters)
+    assert 0.2 < mask.mean() < 0.6
+    agree = []
+    for query in ["JAK1 loss and resistance to anti-PD-1 therapy in melanoma", "B2M alterations in lung cancer",
+                  "PTEN expression after CTLA-4 blockade", "TIGIT and CD8 T cells in renal cell carcinoma"]:
+        vector = retriever.embed_query(query)
+        monkeypatch.setattr(retriever_module, "EXACT_FILTERED_ROWS", 10 ** 9)
+        scanned = retriever.dense_papers(vector, 10, mask)
+        monkeypatch.setattr(retriever_module, "EXACT_FILTERED_ROWS", 0)
+        selected = retriever.dense_papers(vector, 10, mask)
+        assert all(mask[passage] for _, passage, _ in selected)  # only allowed passages come back
+        agree.append(len({r for r, _, _ in selected} & {r for r, _, _ in scanned}) / 10)
+    assert sum(agree) / len(agree) >= 0.9, agree
