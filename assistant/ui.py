@@ -359,10 +359,12 @@ def build_app(answerer: Answerer, online: bool | None = None):
                                              elem_id="cqa-types")
                     publication_types = gr.Textbox(label="Publication types, comma separated (e.g. Review)",
                                                    elem_id="cqa-pubtypes")
-                    choices = engine_choices(settings)
+                    from .answer.engines import engine_options
+                    options = engine_options(settings)  # servers probed once for both the menu and the reasons
+                    choices = engine_choices(settings, options)
                     engine = gr.Dropdown(choices, value=settings.engine if settings.engine in {v for _, v in choices}
                                          else "extractive", label="Who writes the answer",
-                                         info=engines_unavailable(settings) or None, elem_id="cqa-engine")
+                                         info=engines_unavailable(settings, options) or None, elem_id="cqa-engine")
                     engine_note = "Engines are looked for when the page opens (an Ollama server started later "
                     gr.Markdown(engine_note + "appears after a reload).", elem_id="cqa-engine-note")
                     k = gr.Slider(1, 20, value=settings.k, step=1, label="Papers searched per question",
@@ -463,7 +465,7 @@ def build_app(answerer: Answerer, online: bool | None = None):
 
         def retried(chat, done, is_busy, flag, data: gr.RetryData):
             earlier, kept = cut_at(chat, done, data.index)
-            question = conversations.message_text(conversations.plain_messages(chat)[len(earlier)]["content"])
+            question = conversations.plain_messages(chat)[len(earlier)]["content"]
             return (*begin(unescape(question), earlier, is_busy, flag), kept, conversation_sources(kept))
 
         edited.__annotations__["data"] = gr.EditData  # the page's module has no global ``gr`` to resolve names in
@@ -482,10 +484,13 @@ def build_app(answerer: Answerer, online: bool | None = None):
             return chat, status_html("Stopped. Ask again when you are ready."), False, gr.Button(visible=True), \
                 gr.Button(visible=False)
 
+        def no_answer_for_the_stopped_question(chat, done):
+            """One entry per asked question, so answer numbers (and card ids) stay aligned after a Stop."""
+            asked = len(conversations.questions_of(chat))
+            return done + [None] * (asked - len(done)) if len(done) < asked else done
+
         stop.click(stopped, [chatbot, stop_flag], [chatbot, status, busy, send, stop], cancels=running,
-                   queue=False).then(lambda chat, done: done + [None] if len(done) < sum(
-                       m["role"] == "user" for m in conversations.plain_messages(chat)) else done,
-                       [chatbot, answers], [answers])
+                   queue=False).then(no_answer_for_the_stopped_question, [chatbot, answers], [answers])
 
         def show_filters(y_min, y_max, kinds, pub_types):
             try:
