@@ -18,7 +18,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "Record": "types", "Passage": "types", "Hit": "types", "Citation": "types", "Answer": "types",
     "AssistantError": "errors", "Settings": "config", "load_settings": "config",
-    "Retriever": "retriever", "Filters": "retriever", "KnowledgeBase": "store", "build": "store",
+    "Retriever": "retriever", "Filters": "retriever", "KnowledgeBase": "kb.store", "build": "kb.store",
     "read_corpus_dir": "corpus", "Answerer": "answer", "get_encoder": "encoders",
     "build_knowledge_base": "pipeline",
 }

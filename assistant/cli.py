@@ -77,17 +77,22 @@ def cli():
 @click.option("--actors", type=click.IntRange(1), default=2, show_default=True,
               help="Embedding actors on Ray, one encoder each.")
 @click.option("--strict", is_flag=True, help="Stop at the first bad record instead of reporting it.")
+@click.option("--layout", type=click.Choice(["single", "sharded"]), default=None,
+              help="single: one set of files, read into memory (topic corpora); sharded: memory-mapped shards with "
+                   "a BM25 index on disk (millions of passages; needs checkpoint-qa[scale]). Default: the live "
+                   "version's layout, else single.")
 @index_option
 @precision_option
 @model_option
-def build(corpus, sources, build_engine, address, actors, strict, index, precision, model):
+def build(corpus, sources, build_engine, address, actors, strict, layout, index, precision, model):
     """Build (or update) a knowledge base from a corpus; unchanged passages are not re-embedded.
 
     \b
     Example:
       checkpoint-qa build
       checkpoint-qa build --corpus my-corpus/ --index ~/kb/melanoma
-      checkpoint-qa build --sources ~/pubmed/baseline/ --sources ~/pubmed/updatefiles/ --engine ray --index ~/kb/pm
+      checkpoint-qa build --sources ~/pubmed/baseline/ --sources ~/pubmed/updatefiles/ --engine ray \\
+          --layout sharded --index ~/kb/pubmed
     """
     settings = load_settings({"corpus": corpus, "index": index, "model": model, "precision": precision})
     say = lambda m: echo(m, err=True)  # noqa: E731
@@ -96,13 +101,13 @@ def build(corpus, sources, build_engine, address, actors, strict, index, precisi
         if not sources:
             raise AssistantError("--engine ray builds from --sources (files or folders of any supported format)")
         report, resolved = build_from_sources(sources, settings.index_dir, settings=settings, engine=build_engine,
-                                              address=address, actors=actors, strict=strict,
+                                              address=address, actors=actors, strict=strict, layout=layout,
                                               progress=sys.stderr.isatty(), on_stage=say)
         for line in resolved.rejected[:30]:
             echo(f"rejected: {line}", err=True)
     else:
         from .pipeline import build_knowledge_base
-        report = build_knowledge_base(settings=settings, progress=sys.stderr.isatty(), on_stage=say)
+        report = build_knowledge_base(settings=settings, progress=sys.stderr.isatty(), on_stage=say, layout=layout)
     echo(report.summary())
 
 
@@ -336,6 +341,28 @@ def remove(ids, index):
 
 
 @cli.command()
+@index_option
+def compact(index):
+    """Fold the updates of a sharded knowledge base (new shards, dead papers) into clean shards.
+
+    Nothing is embedded and no search result changes (the dense index keeps its quantizer and nprobe). Updates
+    applied as deltas make it worth running after many update files.
+
+    \b
+    Example:
+      checkpoint-qa compact --index ~/kb/pubmed
+    """
+    from .encoders import get_encoder
+    from .kb.delta import compact as run_compact
+    from .kb.store import KnowledgeBase
+    settings = load_settings({"index": index})
+    manifest = KnowledgeBase.read_manifest(settings.index_dir)
+    encoder = get_encoder(manifest["model"], manifest.get("precision", "fp32"), settings.document_encoder)
+    report = run_compact(settings.index_dir, encoder, on_stage=lambda m: echo(m, err=True))
+    echo(report.summary())
+
+
+@cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @index_option
 def info(as_json, index):
@@ -345,7 +372,7 @@ def info(as_json, index):
     Example:
       checkpoint-qa info --index ~/kb/melanoma
     """
-    from .store import KnowledgeBase, describe
+    from .kb.store import KnowledgeBase, describe
     settings = load_settings({"index": index})
     facts = describe(KnowledgeBase.load(settings.index_dir))
     if as_json:
@@ -380,10 +407,12 @@ def eval_group():
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @click.option("--keep-index", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Build the evaluation index here and keep it; a rerun then embeds nothing.")
+@click.option("--layout", type=click.Choice(["single", "sharded"]), default=None,
+              help="Knowledge base layout to evaluate (sharded: tantivy BM25, float16 vectors).")
 @precision_option
 @model_option
 def eval_retrieval(data_dir, split, qrels, methods, rrf_k, dense_weight, sparse_weight, as_json, keep_index,
-                   precision, model):
+                   layout, precision, model):
     """Score BM25, dense and hybrid retrieval: nDCG@10, Recall@1/10/100, MRR@10.
 
     Builds a throw-away index of the benchmark corpus; nothing is written to your knowledge bases.
@@ -398,7 +427,7 @@ def eval_retrieval(data_dir, split, qrels, methods, rrf_k, dense_weight, sparse_
                               "sparse_weight": sparse_weight, "precision": precision})
     data = load_beir(data_dir, split or None, qrels)
     result = evaluate_retrieval(data, settings, methods or METHODS, index_dir=keep_index,
-                                progress=sys.stderr.isatty())
+                                progress=sys.stderr.isatty(), layout=layout)
     echo(json.dumps(result, indent=2) if as_json else format_table(result))
 
 
@@ -452,7 +481,7 @@ def chat(host, port, build_first, auth_file, no_auth, engine, index, model):
       checkpoint-qa chat
       checkpoint-qa chat --port 8080 --index ~/kb/melanoma
     """
-    from .store import KnowledgeBase
+    from .kb.store import KnowledgeBase
     settings = load_settings({"index": index, "model": model, "host": host, "port": port, "engine": engine})
     if build_first and not (settings.index_dir / "CURRENT").is_file() and index is None:
         from .pipeline import build_knowledge_base
@@ -527,7 +556,7 @@ def repair(index):
     Example:
       checkpoint-qa repair --index ~/kb/melanoma
     """
-    from .store import repair as run_repair
+    from .kb.store import repair as run_repair
     done, skipped = run_repair(load_settings({"index": index}).index_dir)
     for line in skipped:
         echo(f"skipped damaged version {line}", err=True)

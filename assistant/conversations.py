@@ -13,7 +13,7 @@ import time
 import uuid
 from typing import Any, Sequence
 
-from .store import KnowledgeBase
+from .kb.store import KnowledgeBase
 from .types import Answer, Citation
 
 MAX_SAVED = 30

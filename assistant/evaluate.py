@@ -121,17 +121,17 @@ def score_rankings(rankings: dict[str, list[str]], qrels: dict[str, dict[str, in
 
 
 def evaluate_retrieval(data: BeirData, settings: Settings | None = None, methods: Sequence[str] = METHODS,
-                       index_dir: Path | None = None, progress: bool = False) -> dict:
+                       index_dir: Path | None = None, progress: bool = False, layout: str | None = None) -> dict:
     """Build a throw-away index for ``data`` and score each method; returns the ``--json`` object."""
     from .retriever import Retriever
-    from .store import KnowledgeBase, build
+    from .kb.store import KnowledgeBase, build
 
     settings = settings or load_settings({})
     encoder = get_encoder(settings.model or DEFAULT_MODEL, settings.precision, settings.document_encoder)
     with tempfile.TemporaryDirectory(prefix="cqa-eval-") as tmp:
         folder = Path(index_dir) if index_dir else Path(tmp) / "kb"
         started = time.perf_counter()
-        build(data.corpus, folder, encoder, progress=progress)
+        build(data.corpus, folder, encoder, progress=progress, layout=layout)
         build_s = time.perf_counter() - started
         # queries are encoded as search encodes them: int8 is for documents, queries run in float
         query_encoder = get_query_encoder(encoder.name, settings.precision, settings.query_encoder)
@@ -149,7 +149,7 @@ def evaluate_retrieval(data: BeirData, settings: Settings | None = None, methods
             timings[method] = round((time.perf_counter() - started) / len(ids) * 1000, 2)
             results[method] = score_rankings(rankings, data.qrels)
     return {"dataset": data.name, "queries": len(ids), "documents": len(data.corpus), "model": encoder.name,
-            "precision": getattr(encoder, "precision", "fp32"),
+            "precision": getattr(encoder, "precision", "fp32"), "layout": layout or "single",
             "query_precision": getattr(query_encoder, "precision", "fp32"),
             "methods": results,
             "settings": {"rrf_k": settings.rrf_k, "dense_weight": settings.dense_weight,

@@ -103,7 +103,7 @@ def evaluate_answers(data: BeirData, engines: Sequence[str], settings: Settings 
 
     from .answer import Answerer
     from .retriever import Retriever
-    from .store import KnowledgeBase, build
+    from .kb.store import KnowledgeBase, build
 
     settings = settings or load_settings({})
     encoder = get_encoder(settings.model or DEFAULT_MODEL, settings.precision, settings.document_encoder)

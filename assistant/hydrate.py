@@ -25,7 +25,7 @@ from .encoders import Encoder
 from .errors import AssistantError
 from .fetch import OFFLINE_HINT, EUtilsClient, _write_atomic
 from .ingest import IngestReport, _update
-from .store import BuildReport, KnowledgeBase
+from .kb.store import BuildReport, KnowledgeBase
 from .types import Record
 
 BATCH = 200

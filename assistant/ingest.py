@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import fcntl
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
 from .config import DEFAULT_MODEL, Settings, load_settings
-from .corpus.detect import read_items, supported
+from .corpus.collect import collect, input_files
 from .corpus.merge import paper_keys
 from .corpus.identity import combine, conflict, explicit_id, title_key, title_link, trust
-from .corpus.records import Deletion, Rejected
+from .corpus.records import Rejected
 from .encoders import Encoder, get_encoder
 from .errors import AssistantError, CorpusError
-from .store import BuildReport, KnowledgeBase, build, model_mismatch, not_writable
+from .kb.store import BuildReport, KnowledgeBase, build, model_mismatch, not_writable
 from .types import Record
 
 
@@ -68,57 +68,6 @@ class FileReport:
                                                    (self.unchanged, "unchanged"), (self.removed, "removed"),
                                                    (self.rejected, "rejected")) if n]
         return f"{self.name}: {', '.join(counts) or 'nothing read'}"
-
-
-def input_files(paths: Sequence[str | Path]) -> list[Path]:
-    """The files to read: each file given, and every supported file under each folder given (in name order)."""
-    files: list[Path] = []
-    for path in map(Path, paths):
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and supported(p))
-            if not found:
-                raise CorpusError(f"{path}: no files to ingest (PubMed XML, JATS, PDF, MEDLINE, RIS, BibTeX, CSV, "
-                                  "JSON Lines, each optionally .gz)")
-            files += found
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise CorpusError(f"{path}: no such file or folder")
-    return list(dict.fromkeys(files))
-
-
-@dataclass
-class Batch:
-    """What a set of files contributed: records to upsert, PMIDs to delete, items rejected."""
-
-    records: list[Record] = field(default_factory=list)
-    deletions: list[str] = field(default_factory=list)
-    rejected: list[Rejected] = field(default_factory=list)
-
-    @property
-    def truncated(self) -> list[str]:
-        return [f"{r.id}: text cut from {r.extra['truncated_from']:,} to {len(r.text):,} characters"
-                for r in self.records if r.extra.get("truncated_from")]
-
-
-def collect(paths: Sequence[str | Path], fmt: str | None = None, strict: bool = False,
-            progress: bool = False) -> Batch:
-    """Parse every file; with ``strict`` the first rejection raises, naming file and line or record."""
-    batch = Batch()
-    items: Iterable = (item for path in paths for item in read_items(Path(path), fmt))
-    if progress:
-        from tqdm import tqdm
-        items = tqdm(items, desc="parsing", unit=" records", leave=False)
-    for item in items:
-        if isinstance(item, Rejected):
-            if strict:
-                raise CorpusError(f"{item} (--strict stops at the first bad record; nothing was changed)")
-            batch.rejected.append(item)
-        elif isinstance(item, Deletion):
-            batch.deletions.append(item.pmid)
-        else:
-            batch.records.append(item)
-    return batch
 
 
 def _same(a: Record, b: Record) -> bool:

@@ -21,14 +21,14 @@ from pathlib import Path
 import numpy as np
 
 from .config import DEFAULT_MODEL, Settings, load_settings
-from .dense_index import is_approximate, search as dense_search
+from .kb.dense_index import is_approximate, search as dense_search
 from .encoders import Encoder, get_query_encoder
 from .errors import AssistantError, IndexMismatchError
 from .limits import MAX_LIBRARY_K, MAX_QUERY_CHARS
-from .store import KnowledgeBase, _build_hint, model_mismatch
+from .kb.store import KnowledgeBase, _build_hint, model_mismatch
 from .synonyms import SynonymTable, load_table
 from .analysis import tokens
-from .filter_columns import FilterColumns
+from .kb.filter_columns import FilterColumns
 from .types import Hit, Record
 
 MAX_K = MAX_LIBRARY_K
@@ -236,7 +236,8 @@ class Retriever:
 
     def passage_mask(self, filters: Filters | None) -> np.ndarray | None:
         if not filters:
-            return None
+            dead = self.kb.dead_passages  # an update's replaced papers: gone from an IVF index, not from an exact one
+            return None if dead is None or is_approximate(self.kb.index) else ~dead
         return self.record_mask(filters)[self.kb.passage_record]
 
     def dense_papers(self, vector: np.ndarray, depth: int, mask: np.ndarray | None = None) \
@@ -269,15 +270,21 @@ class Retriever:
         """How telling each concept is in this knowledge base: BM25's idf of its most frequent token."""
         return self.kb.sparse.idf(concepts)
 
-    def sparse_papers(self, terms: list[str], depth: int, mask: np.ndarray | None = None) \
-            -> list[tuple[int, int, float]]:
+    def sparse_papers(self, terms: list[str], depth: int, mask: np.ndarray | None = None,
+                      filters: Filters | None = None) -> list[tuple[int, int, float]]:
+        """The ``depth`` best papers by BM25: the best passages are fetched, then more while they hold fewer than
+        ``depth`` papers and more exist (a sharded knowledge base answers top-n from disk)."""
         sparse = self.kb.sparse
-        scores = sparse.scores(sparse.known(terms), mask)
-        positive = np.flatnonzero(scores > 0)
-        if positive.size == 0:
+        known = sparse.known(terms)
+        if not known:
             return []
-        top = positive[np.argsort(-scores[positive], kind="stable")]
-        return best_per_record(top, scores[top], self.kb.passage_record, depth)
+        n = max(depth * 4, 64)
+        while True:
+            rows, scores = sparse.top(known, n, mask, filters)
+            papers = best_per_record(rows, scores, self.kb.passage_record, depth) if len(rows) else []
+            if len(papers) >= depth or len(rows) < n:
+                return papers
+            n *= 4
 
     # -- search --------------------------------------------------------------------------------------------------
 
@@ -285,7 +292,11 @@ class Retriever:
                vector: np.ndarray | None = None, matches: bool = True) -> list[Hit]:
         """Rank papers for ``query``; each paper appears once, with its best passage and (``matches``) the
         passage's sentences that share the most terms with the query. One call reads one version throughout."""
-        return self.pinned()._search(query, k, filters, mode, vector, matches)
+        pinned = self.pinned()
+        try:
+            return pinned._search(query, k, filters, mode, vector, matches)
+        finally:
+            pinned.kb.trim()  # a server's resident size stays what it needs, not what it has read
 
     def _search(self, query: str, k: int, filters: Filters | None, mode: str | None, vector: np.ndarray | None,
                 matches: bool) -> list[Hit]:
@@ -304,7 +315,7 @@ class Retriever:
             vector = self.embed_query(query) if vector is None else vector
             dense = self.dense_papers(vector, depth, mask)
         if mode in ("sparse", "hybrid"):
-            sparse = self.sparse_papers(terms, depth, mask)
+            sparse = self.sparse_papers(terms, depth, mask, filters)
         if mode == "dense":
             ranked = [(r, score) for r, _, score in dense]
         elif mode == "sparse":
@@ -326,13 +337,14 @@ class Retriever:
              sparse_score: float | None, sparse_row: int | None, wanted: frozenset[str] | None) -> Hit:
         kb = self.kb
         rows = kb.passage_rows(record_row)
+        record = kb.records[record_row]
         dense_score, others = None, ()
         if vector is not None:
             cosines = np.asarray(kb.vectors[rows]) @ vector
             order = np.argsort(-cosines, kind="stable")
             best = int(rows[order[0]])
             dense_score = float(cosines[order[0]])
-            if kb.records[record_row].parts:  # a full text: what else in it is close to the question, in words too
+            if record.parts:  # a full text: what else in it is close to the question, in words too
                 chosen = [int(rows[i]) for i in order[1:FULL_TEXT_PASSAGES]]
                 if sparse_row is not None and sparse_row != best and sparse_row not in chosen:
                     chosen.append(sparse_row)
@@ -340,7 +352,7 @@ class Retriever:
         else:
             best = sparse_row if sparse_row is not None else int(rows[0])
         passage = kb.passages[best]
-        return Hit(rank, float(score), kb.records[record_row], passage, dense_score, sparse_score,
+        return Hit(rank, float(score), record, passage, dense_score, sparse_score,
                    wanted or frozenset(), others)
 
     def _mmr(self, ranked: list[tuple[int, float]], vector: np.ndarray, k: int, trade_off: float) \

@@ -27,7 +27,7 @@ from .errors import AssistantError, ModelError
 from .limits import (MAX_BODY_BYTES, MAX_FILTER_VALUE_CHARS, MAX_FILTER_VALUES, MAX_HISTORY_TURNS, MAX_K,
                      MAX_QUERY_CHARS)
 from .retriever import Filters
-from .store import describe
+from .kb.store import describe
 
 FilterValue = Annotated[str, StringConstraints(max_length=MAX_FILTER_VALUE_CHARS)]
 HistoryTurn = Annotated[str, StringConstraints(max_length=MAX_QUERY_CHARS)]

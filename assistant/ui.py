@@ -32,7 +32,7 @@ from .limits import UI_MIN_SCORE
 from .render import (answer_markdown, conversation_sources, escape_markdown, final_markdown, plain_answer,
                      sources_html)
 from .retriever import Filters
-from .store import KnowledgeBase, describe
+from .kb.store import KnowledgeBase, describe
 from .types import Answer
 from .ui_assets import CSS, HEAD, OFFLINE_BANNER
 

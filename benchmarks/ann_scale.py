@@ -31,7 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from assistant.dense_index import build_dense_index, load_dense_index, save_dense_index, search  # noqa: E402
+from assistant.kb.dense_index import build_dense_index, load_dense_index, save_dense_index, search  # noqa: E402
 
 
 def clustered(n: int, dim: int, seed: int = 0) -> np.ndarray:
@@ -60,7 +60,7 @@ def reference_vectors(limit: int = 3000) -> tuple[np.ndarray, str]:
         texts = [f"{r.title}. {r.text}" for r in corpus]
         return encode_in_batches(get_encoder(), texts), f"{len(texts)} SciFact abstracts"
     from assistant.config import default_index_dir
-    from assistant.store import KnowledgeBase
+    from assistant.kb.store import KnowledgeBase
     kb = KnowledgeBase.load(default_index_dir())
     return np.asarray(kb.vectors), f"{len(kb.passages)} passages of the shipped knowledge base"
 

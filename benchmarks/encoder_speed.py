@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from assistant.encoders import encode_in_batches, get_encoder, get_query_encoder, packaged_minilm_path  # noqa: E402
 from assistant.evaluate import load_beir  # noqa: E402
-from assistant.passages import split_records  # noqa: E402
+from assistant.kb.passages import split_records  # noqa: E402
 
 SCIFACT = ROOT.parent / "shared" / "eval" / "scifact"
 ENCODERS = [("torch", "fp32"), ("torch", "bf16"), ("openvino", "fp32"), ("openvino", "bf16"), ("openvino", "int8")]

@@ -22,7 +22,7 @@ def main() -> None:
     parser.add_argument("--passages", type=int, default=200_000)
     parser.add_argument("--allowed", type=float, default=0.4)
     args = parser.parse_args()
-    from assistant.dense_index import build_dense_index, search
+    from assistant.kb.dense_index import build_dense_index, search
     rng = np.random.default_rng(0)
     centers = rng.normal(size=(500, 384)).astype(np.float32)
     vectors = centers[rng.integers(0, 500, args.passages)] + 0.5 * rng.normal(size=(args.passages, 384)).astype(

@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the
 from assistant.corpus.detect import read_items  # noqa: E402
 from assistant.encoders import encode_in_batches, get_encoder  # noqa: E402
 from assistant.ingest import ingest  # noqa: E402
-from assistant.passages import split_records  # noqa: E402
+from assistant.kb.passages import split_records  # noqa: E402
 from assistant.types import Record  # noqa: E402
 from sample_files import write_large_baseline  # noqa: E402
 

@@ -31,7 +31,7 @@ def checkpoint_qa(data: dict, workdir: Path, precision: str = "auto"):
     from assistant.config import load_settings
     from assistant.encoders import get_encoder, get_query_encoder
     from assistant.retriever import Retriever
-    from assistant.store import build
+    from assistant.kb.store import build
     from assistant.types import Record
 
     records = [Record(id=d["id"], type="abstract", title=d["title"], text=d["text"], source_ids=(d["id"],))

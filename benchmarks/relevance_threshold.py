@@ -39,7 +39,7 @@ from assistant.config import DEFAULT_MODEL, load_settings  # noqa: E402
 from assistant.encoders import get_encoder, get_query_encoder  # noqa: E402
 from assistant.evaluate import load_beir  # noqa: E402
 from assistant.retriever import Retriever  # noqa: E402
-from assistant.store import KnowledgeBase, build  # noqa: E402
+from assistant.kb.store import KnowledgeBase, build  # noqa: E402
 
 GRID = [round(0.45 + 0.05 * i, 2) for i in range(8)]
 KEEP_ANSWERING = 0.95

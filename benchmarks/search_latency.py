@@ -25,7 +25,7 @@ from assistant.config import load_settings, shipped_corpus_dir  # noqa: E402
 from assistant.encoders import HashingEncoder  # noqa: E402
 from assistant.pipeline import build_knowledge_base  # noqa: E402
 from assistant.retriever import Retriever  # noqa: E402
-from assistant.store import KnowledgeBase, build  # noqa: E402
+from assistant.kb.store import KnowledgeBase, build  # noqa: E402
 from assistant.types import Record  # noqa: E402
 
 QUERIES = ["JAK1 JAK2 loss of function", "gut microbiome anti-PD-1 response", "PTEN loss resistance",

@@ -20,7 +20,7 @@ from assistant.config import load_settings  # noqa: E402
 from assistant.encoders import encode_in_batches, get_encoder  # noqa: E402
 from assistant.evaluate import load_beir, score_rankings  # noqa: E402
 from assistant.retriever import Retriever  # noqa: E402
-from assistant.store import KnowledgeBase, build  # noqa: E402
+from assistant.kb.store import KnowledgeBase, build  # noqa: E402
 
 
 def rankings(retriever, data, vectors):

@@ -101,7 +101,7 @@ def rank_alike(ours, theirs):
 def test_a_build_records_the_backend_and_precision_and_ranks_like_torch(tmp_path, shipped_minilm_kb):
     from assistant.encoders import cpu_has_int8_dot, resolve_precision
     from assistant.pipeline import build_knowledge_base
-    from assistant.store import KnowledgeBase
+    from assistant.kb.store import KnowledgeBase
 
     fast = KnowledgeBase.load(shipped_minilm_kb)
     assert fast.manifest["encoder_backend"] == "openvino"
@@ -191,7 +191,7 @@ def test_int8_needs_openvino(monkeypatch):
 def test_int8_vectors_stay_close_to_fp32_and_rank_alike(tmp_path):
     from assistant.pipeline import build_knowledge_base
     from assistant.encoders.quantize import INT8_FILE
-    from assistant.store import KnowledgeBase
+    from assistant.kb.store import KnowledgeBase
 
     encoder = get_encoder(precision="int8")
     assert isinstance(encoder, OpenVinoEncoder) and encoder.precision == "int8"

@@ -11,7 +11,7 @@ import pytest
 from assistant.cli import main
 from assistant.errors import AssistantError
 from assistant.fetch import EUtilsClient, download, parse_esearch
-from assistant.store import KnowledgeBase
+from assistant.kb.store import KnowledgeBase
 from conftest import FAKE
 
 FIXTURES = Path(__file__).parent / "fixtures"

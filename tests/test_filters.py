@@ -77,8 +77,8 @@ def test_engines_that_cannot_run_are_not_offered_and_say_why(monkeypatch):
 def test_filter_columns_give_the_same_records_as_filtering_one_by_one(shipped_fake_kb):
     import random
 
-    from assistant.filter_columns import FilterColumns
-    from assistant.store import KnowledgeBase
+    from assistant.kb.filter_columns import FilterColumns
+    from assistant.kb.store import KnowledgeBase
     records = KnowledgeBase.load(shipped_fake_kb).records
     columns = FilterColumns(records)
     rng = random.Random(3)
@@ -99,7 +99,7 @@ def test_a_filter_inside_the_ivf_search_finds_what_scanning_the_allowed_vectors_
     import assistant.retriever as retriever_module
     from assistant.kb.sources import newest_versions, parse_file
     from assistant.kb.synthetic import generate
-    from assistant.store import build
+    from assistant.kb.store import build
     from assistant.encoders import HashingEncoder
     layout = generate(tmp_path / "src", files=4, per_file=500, seed=5)
     records = newest_versions([parse_file(f) for f in layout.baseline]).records

@@ -12,8 +12,8 @@ from assistant.corpus.detect import read_items
 from assistant.corpus.records import Deletion, Rejected
 from assistant.encoders import HashingEncoder
 from assistant.ingest import ingest
-from assistant.passages import split_records
-from assistant.store import KnowledgeBase
+from assistant.kb.passages import split_records
+from assistant.kb.store import KnowledgeBase
 from assistant.types import Citation, Record
 from sample_files import (DISCUSSION_SENTENCE, JATS_DOI, JATS_PMCID, JATS_PMID, JATS_TITLE, PDF_DOI,
                           PDF_PAGE2_SENTENCE, PDF_TITLE, REFERENCE_TITLE, RESULTS_SENTENCE, TABLE_CAPTION,

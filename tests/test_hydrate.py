@@ -11,7 +11,7 @@ from urllib.parse import parse_qs
 import pytest
 
 from assistant.cli import main
-from assistant.store import KnowledgeBase
+from assistant.kb.store import KnowledgeBase
 from conftest import FAKE, write_jsonl
 from sample_files import pubmed_article
 

@@ -14,7 +14,7 @@ from assistant.ingest import apply_changes, ingest
 from assistant.limits import MAX_PASSAGE_CHARS, MAX_TEXT_CHARS
 from assistant.pipeline import build_knowledge_base
 from assistant.retriever import Retriever
-from assistant.store import KnowledgeBase
+from assistant.kb.store import KnowledgeBase
 from assistant.types import Record
 from conftest import FAKE, ROOT, SHIPPED, write_jsonl
 

@@ -16,7 +16,7 @@ from assistant.errors import CorpusError
 from assistant.ingest import ingest, remove
 from assistant.pipeline import build_knowledge_base
 from assistant.retriever import Retriever
-from assistant.store import KnowledgeBase
+from assistant.kb.store import KnowledgeBase
 from conftest import FAKE, ROOT, SHIPPED
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -12,7 +12,7 @@ from assistant.errors import AssistantError
 from assistant.kb.ray_build import build_from_sources
 from assistant.kb.sources import newest_versions, parse_file
 from assistant.kb.synthetic import generate
-from assistant.store import KnowledgeBase, passage_key
+from assistant.kb.store import KnowledgeBase, passage_key
 
 MODEL = "hash:256"
 
@@ -80,6 +80,8 @@ def test_the_ray_build_equals_the_in_process_build_byte_for_byte_even_when_an_ac
         extra = generate(tmp_path / "more", files=1, per_file=40, seed=99, first_pmid=50_000_000).baseline
         from assistant.ingest import ingest
         from assistant.kb.ray_build import on_ray
+        sharded, _ = build_from_sources([folder], tmp_path / "ray-sharded", model=MODEL, engine="ray",
+                                        address=cluster.address, actors=2, layout="sharded")
         ingested = ingest(extra, index=tmp_path / "ray", embedder=on_ray(cluster.address))
         ingest(extra, index=tmp_path / "process")
         bad = corrupt_sources(tmp_path / "bad", layout)
@@ -98,6 +100,14 @@ def test_the_ray_build_equals_the_in_process_build_byte_for_byte_even_when_an_ac
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
     keys = [passage_key(p) for p in KnowledgeBase.load(tmp_path / "ray").passages]
     assert len(keys) == len(set(keys)) == remote.passages + 40  # every passage exactly once
+    # the sharded layout too: the same shard files, byte for byte
+    build_from_sources([folder], tmp_path / "process-sharded", model=MODEL, layout="sharded")
+    a, b = KnowledgeBase.live_version(tmp_path / "process-sharded"), KnowledgeBase.live_version(tmp_path /
+                                                                                                "ray-sharded")
+    files = sorted(p.relative_to(a) for p in (a / "shards").rglob("*") if p.is_file())
+    assert len(files) == 3 and sharded.passages == local.passages
+    for name in [*files, "passage_record.npy", "filters/year.npy"]:
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
 
 
 def test_the_cli_builds_from_sources(pubmed, tmp_path):
@@ -151,24 +161,26 @@ class FailingEncoder:
         return self.inner.encode_batch(texts)
 
 
-def test_a_killed_build_resumes_embedding_only_what_was_missing(pubmed, tmp_path, monkeypatch):
-    import assistant.store as store
+@pytest.mark.parametrize("layout", ["single", "sharded"])
+def test_a_killed_build_resumes_embedding_only_what_was_missing(pubmed, tmp_path, monkeypatch, layout):
+    import assistant.kb.store as store
     from assistant.encoders import HashingEncoder
-    folder, layout = pubmed
-    records = newest_versions([parse_file(f) for f in layout.baseline]).records
+    folder, sources = pubmed
+    records = newest_versions([parse_file(f) for f in sources.baseline]).records
     monkeypatch.setattr(store, "SPILL_EVERY", 100)
     with pytest.raises(KeyboardInterrupt):
-        store.build(records, tmp_path / "kb", FailingEncoder(calls=3))
+        store.build(records, tmp_path / "kb", FailingEncoder(calls=3), layout=layout)
     assert not (tmp_path / "kb" / "CURRENT").exists()  # nothing half-built goes live
     spilled = len(store.EmbedCache(tmp_path / "kb", "hash:256", "fp32", 256).load())
     assert spilled == 300
-    resumed = store.build(records, tmp_path / "kb", HashingEncoder(256))
+    resumed = store.build(records, tmp_path / "kb", HashingEncoder(256), layout=layout)
     assert resumed.embedded == resumed.passages - spilled and resumed.reused == spilled
     assert not (tmp_path / "kb" / ".embedding").exists()
-    clean = store.build(records, tmp_path / "clean", HashingEncoder(256))
+    clean = store.build(records, tmp_path / "clean", HashingEncoder(256), layout=layout)
     a, b = KnowledgeBase.live_version(tmp_path / "kb"), KnowledgeBase.live_version(tmp_path / "clean")
     assert clean.embedded == clean.passages
-    assert (a / "vectors.npy").read_bytes() == (b / "vectors.npy").read_bytes()
+    files = ["vectors.npy"] if layout == "single" else [p.relative_to(a) for p in (a / "shards").rglob("*.npy")]
+    assert files and all((a / f).read_bytes() == (b / f).read_bytes() for f in files)
 
 
 def test_records_without_a_pmid_are_never_merged_by_reading_order(tmp_path):

@@ -1,7 +1,7 @@
 import pytest
 
 from assistant.corpus import merge_records, read_corpus_dir
-from assistant.passages import record_passages
+from assistant.kb.passages import record_passages
 from assistant.text import sentence_spans, sentences
 from assistant.types import Record
 from conftest import SHIPPED
@@ -52,7 +52,7 @@ def test_long_abstract_is_split_with_overlap():
 
 
 def test_windows_stop_at_the_token_budget_and_still_cover_the_text():
-    from assistant.token_budget import TokenBudget
+    from assistant.encoders.token_budget import TokenBudget
     budget = TokenBudget(limit=40, reserved=2, count=lambda texts: [2 * len(t.split()) for t in texts])
     text = " ".join(f"Sentence {i} reports that PD-1 blockade fails here." for i in range(12))  # 8 words each
     record = Record("x", "abstract", "Two words", text)
@@ -74,7 +74,7 @@ def test_windows_stop_at_the_token_budget_and_still_cover_the_text():
 @pytest.mark.model
 def test_every_shipped_passage_fits_minilm():
     from assistant.encoders import get_encoder, token_budget_of
-    from assistant.passages import split_records
+    from assistant.kb.passages import split_records
     budget = token_budget_of(get_encoder(precision="fp32"))
     if budget is None:
         pytest.fail("the packaged MiniLM should have a token budget")

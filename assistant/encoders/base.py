@@ -14,7 +14,7 @@ import numpy as np
 
 from ..config import PRECISIONS
 from ..errors import ModelError
-from ..token_budget import TokenBudget
+from .token_budget import TokenBudget
 
 
 class Encoder(Protocol):

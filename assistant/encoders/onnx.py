@@ -226,7 +226,7 @@ class ExportedEncoder:
         return int(self._meta["dimension"])
 
     def token_budget(self):
-        from ..token_budget import budget_from_tokenizer
+        from .token_budget import budget_from_tokenizer
         self._load()
         return budget_from_tokenizer(self._tokenizer, int(self._meta["max_tokens"]))
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..config import DEFAULT_MODEL
 from ..errors import ModelError
-from ..token_budget import TokenBudget, budget_from_tokenizer
+from .token_budget import TokenBudget, budget_from_tokenizer
 from .base import resolve_precision, unit_rows
 
 _DEFAULT_ALIASES = {DEFAULT_MODEL.lower(), "sentence-transformers/all-minilm-l6-v2"}

@@ -93,7 +93,8 @@ class RayEmbedder:
         out = ray.data.from_arrow(table).repartition(blocks).map_batches(
             self.actor, fn_constructor_kwargs={"model": self.model, "precision": self.precision,
                                                "backend": self.backend},
-            batch_size=self.batch_size, concurrency=self.actors, num_cpus=self.cpus, batch_format="numpy")
+            batch_size=self.batch_size, compute=ray.data.ActorPoolStrategy(size=self.actors), num_cpus=self.cpus,
+            batch_format="numpy")
         seen = np.zeros(len(texts), dtype=bool)
         for batch in out.iter_batches(batch_size=4096, batch_format="numpy"):
             rows = np.asarray(batch["row"], dtype=np.int64)
@@ -120,14 +121,15 @@ def on_ray(address: str | None = None, actors: int = 2, cpus_per_actor: float = 
 def build_from_sources(paths: Sequence[str | Path], index_dir: str | Path, model: str | None = None,
                        engine: str = "process", address: str | None = None, actors: int = 2,
                        cpus_per_actor: float = 1, strict: bool = False, settings=None, progress: bool = False,
-                       on_stage=None, actor: type = EmbedActor):
+                       on_stage=None, actor: type = EmbedActor, layout: str | None = None):
     """Build ``index_dir`` from source files or folders (PubMed baseline and update files, or any supported
-    format), with the stages in this process (``engine="process"``) or on Ray (``engine="ray"``). Returns the
+    format), with the stages in this process (``engine="process"``) or on Ray (``engine="ray"``), as a single or a
+    sharded knowledge base (``layout``, as ``store.build`` takes it). Returns the
     ``store.BuildReport`` and the ``sources.Resolved`` summary."""
     from ..config import DEFAULT_MODEL, load_settings
     from ..encoders import get_encoder
-    from ..ingest import input_files
-    from ..store import build
+    from ..corpus.collect import input_files
+    from .store import build
     settings = settings or load_settings({"index": str(index_dir), "model": model})
     say = on_stage or (lambda message: None)
     files = input_files(paths)
@@ -149,5 +151,6 @@ def build_from_sources(paths: Sequence[str | Path], index_dir: str | Path, model
     say(resolved.summary())
     if not resolved.records:
         raise AssistantError("the sources hold no papers (every record was rejected or deleted)")
-    report = build(resolved.records, Path(index_dir), encoder, progress=progress, on_stage=on_stage, embed=embed)
+    report = build(resolved.records, Path(index_dir), encoder, progress=progress, on_stage=on_stage, embed=embed,
+                   layout=layout)
     return report, resolved

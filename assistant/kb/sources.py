@@ -29,8 +29,8 @@ class FileResult:
 
 
 def parse_file(path: str | Path, strict: bool = False) -> FileResult:
-    """Parse one source file of any supported format (``ingest.collect``): records, deletions, rejections."""
-    from ..ingest import collect
+    """Parse one source file of any supported format (``corpus.collect``): records, deletions, rejections."""
+    from ..corpus.collect import collect
     batch = collect([Path(path)], strict=strict)
     return FileResult(str(path), json.dumps([r.to_dict() for r in batch.records], ensure_ascii=False),
                       list(batch.deletions), [str(item) for item in batch.rejected])

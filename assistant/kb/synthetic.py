@@ -34,7 +34,8 @@ class Layout:
     deleted: int
 
 
-def _article(pmid: int, rng: random.Random, revision: int = 0) -> str:
+def _fields(pmid: int, rng: random.Random, revision: int = 0) -> dict:
+    """One synthetic article's fields, the same whether written as XML or made into a ``Record``."""
     gene, other = rng.sample(GENES, 2)
     cancer, therapy = rng.choice(CANCERS), rng.choice(THERAPIES)
     year = 1995 + pmid % 31
@@ -52,20 +53,41 @@ def _article(pmid: int, rng: random.Random, revision: int = 0) -> str:
         sentences.append(f"This version {revision} corrects the survival analysis.")
     title = f"{gene} loss and resistance to {therapy} in {n} patients with {cancer}"
     title += f" (revised {revision})" if revision else ""
-    types = "".join(f"<PublicationType>{t}</PublicationType>" for t in sorted({"Journal Article", rng.choice(TYPES)}))
+    types = sorted({"Journal Article", rng.choice(TYPES)})  # drawn before the journal, as the files always were
+    return {"pmid": pmid, "year": year, "title": title, "abstract": " ".join(sentences),
+            "types": types, "journal": rng.choice(JOURNALS),
+            "mesh": [gene, cancer.title(), "Immune Checkpoint Inhibitors"],
+            "authors": [f"Synth{pmid % 97} A", f"Gen{pmid % 89} B"]}
+
+
+def _article(pmid: int, rng: random.Random, revision: int = 0) -> str:
+    f = _fields(pmid, rng, revision)
+    types = "".join(f"<PublicationType>{t}</PublicationType>" for t in f["types"])
     mesh = "".join(f"<MeshHeading><DescriptorName>{escape(term)}</DescriptorName></MeshHeading>"
-                   for term in (gene, cancer.title(), "Immune Checkpoint Inhibitors"))
+                   for term in f["mesh"])
+    authors = "".join(f"<Author><LastName>{a.split()[0]}</LastName><Initials>{a.split()[1]}</Initials></Author>"
+                      for a in f["authors"])
     return (f'<PubmedArticle><MedlineCitation Status="MEDLINE"><PMID Version="1">{pmid}</PMID><Article>'
-            f"<Journal><JournalIssue><PubDate><Year>{year}</Year></PubDate></JournalIssue>"
-            f"<Title>{escape(rng.choice(JOURNALS))}</Title></Journal>"
-            f"<ArticleTitle>{escape(title)}</ArticleTitle>"
-            f"<Abstract><AbstractText>{escape(' '.join(sentences))}</AbstractText></Abstract>"
-            f"<AuthorList><Author><LastName>Synth{pmid % 97}</LastName><Initials>A</Initials></Author>"
-            f"<Author><LastName>Gen{pmid % 89}</LastName><Initials>B</Initials></Author></AuthorList>"
+            f"<Journal><JournalIssue><PubDate><Year>{f['year']}</Year></PubDate></JournalIssue>"
+            f"<Title>{escape(f['journal'])}</Title></Journal>"
+            f"<ArticleTitle>{escape(f['title'])}</ArticleTitle>"
+            f"<Abstract><AbstractText>{escape(f['abstract'])}</AbstractText></Abstract>"
+            f"<AuthorList>{authors}</AuthorList>"
             f"<PublicationTypeList>{types}</PublicationTypeList></Article>"
             f"<MeshHeadingList>{mesh}</MeshHeadingList></MedlineCitation>"
             f'<PubmedData><ArticleIdList><ArticleId IdType="pubmed">{pmid}</ArticleId></ArticleIdList></PubmedData>'
             f"</PubmedArticle>")
+
+
+def records(count: int, seed: int = 7, first_pmid: int = 40_000_000):
+    """``count`` synthetic articles as ``Record``s directly (what the baseline files of ``generate`` hold, without
+    writing and parsing XML): for benchmarks that need a million passages quickly."""
+    from ..types import Record
+    for pmid in range(first_pmid, first_pmid + count):
+        f = _fields(pmid, random.Random(pmid * 7919 + seed))
+        yield Record(id=f"pmid:{pmid}", type="abstract", title=f["title"], text=f["abstract"],
+                     authors=", ".join(f["authors"]), journal=f["journal"], year=f["year"], pmid=str(pmid),
+                     extra={"publication_types": f["types"], "mesh_terms": f["mesh"]})
 
 
 def _write(path: Path, articles: list[str], deletions: list[int] = ()) -> Path:

@@ -20,10 +20,10 @@ from __future__ import annotations
 import math
 from typing import Iterable, Sequence
 
-from .limits import MAX_PASSAGE_CHARS
-from .text import sentence_spans
-from .token_budget import TokenBudget
-from .types import Part, Passage, Record
+from ..limits import MAX_PASSAGE_CHARS
+from ..text import sentence_spans
+from ..encoders.token_budget import TokenBudget
+from ..types import Part, Passage, Record
 
 MAX_WORDS = 150
 

@@ -14,8 +14,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .analysis import tokens
-from .types import Passage, Record
+from ..analysis import tokens
+from ..types import Passage, Record
 
 ANALYSER = "biomedical-v2"  # v2: passages carry their record's subject terms
 
@@ -72,3 +72,13 @@ class SparseIndex:
             return np.zeros(n, dtype=np.float32)
         weights = None if mask is None else mask.astype(np.float32)
         return np.asarray(self.bm25.get_scores(query_tokens, weight_mask=weights), dtype=np.float32)
+
+    def top(self, terms: list[str], n: int, mask: np.ndarray | None = None, filters=None) \
+            -> tuple[np.ndarray, np.ndarray]:
+        """Passages scoring above zero for ``terms`` as ``(rows, scores)``, best first (all of them: bm25s scores
+        every passage anyway, so ``n`` is only a floor); ``mask`` restricts them (``filters`` is for the tantivy
+        side)."""
+        scores = self.scores(list(terms), mask)
+        positive = np.flatnonzero(scores > 0)
+        top = positive[np.argsort(-scores[positive], kind="stable")]
+        return top, scores[top]

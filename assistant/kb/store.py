@@ -31,18 +31,21 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from . import __version__
-from .corpus.merge import merge_records
+from .. import __version__
+from ..corpus.merge import merge_records
 from .dense_index import IVF_THRESHOLD, build_dense_index, load_dense_index, save_dense_index
 from .embed_cache import EmbedCache
-from .encoders import Encoder, encode_in_batches, token_budget_of
-from .errors import AssistantError, IndexMismatchError, IndexMissingError
+from ..encoders import Encoder, encode_in_batches, token_budget_of
+from ..errors import AssistantError, IndexMismatchError, IndexMissingError
 from .passages import MAX_WORDS, split_records
 from .sparse import ANALYSER, SparseIndex, sparse_texts
-from .types import Passage, Record
+from ..types import Passage, Record
 
 FORMAT_NAME = "checkpoint-qa-index"
 FORMAT_VERSION = 2
+SHARDED_FORMAT_VERSION = 3  # kb.sharded_build writes it; this loader reads both
+READABLE = (FORMAT_VERSION, SHARDED_FORMAT_VERSION)
+LAYOUTS = ("single", "sharded")
 CURRENT = "CURRENT"
 
 
@@ -117,20 +120,47 @@ class BuildReport:
 class KnowledgeBase:
     """A loaded, read-only version of an index folder."""
 
-    def __init__(self, path: Path, manifest: dict, records: list[Record], passages: list[Passage],
-                 vectors: np.ndarray, index=None):
+    def __init__(self, path: Path, manifest: dict, records: Sequence[Record], passages: Sequence[Passage],
+                 vectors: np.ndarray, index=None, passage_record: np.ndarray | None = None):
         self.path = path
         self._lease = _Lease(path)
         self.manifest = manifest
-        self.records = records
+        self.records = records  # lists, or a sharded version's lazy rows (kb.shards)
         self.passages = passages
         self.vectors = vectors
         self._index = index
         self._sparse = None
-        self.by_id = {r.id: r for r in records}
+        self._by_id: dict[str, Record] | None = None
         self._aliases: dict[str, Record] | None = None
-        rows = {r.id: i for i, r in enumerate(records)}
-        self.passage_record = np.array([rows[p.record_id] for p in passages], dtype=np.int64)
+        if passage_record is None:
+            rows = {r.id: i for i, r in enumerate(records)}
+            passage_record = np.array([rows[p.record_id] for p in passages], dtype=np.int64)
+        self.passage_record = passage_record
+        if self.sharded:
+            from .filter_columns import FilterColumns
+            self.filter_columns = FilterColumns.load(path / "filters")
+
+    def trim(self) -> None:
+        """Unmap the pages of a sharded version's files that this process has read (``kb.shards.Shard.trim``);
+        a no-op for a single-file version, which is read into memory."""
+        for shard in getattr(self.records, "shards", ()):
+            shard.trim()
+
+    @property
+    def dead_passages(self) -> np.ndarray | None:
+        """Which passage rows belong to papers an update replaced or deleted (``None``: none do)."""
+        return getattr(self.passages, "dead", None)
+
+    @property
+    def sharded(self) -> bool:
+        return self.manifest.get("format_version") == SHARDED_FORMAT_VERSION
+
+    @property
+    def by_id(self):
+        """Records by id (a sharded version looks ids up in its shards instead of holding every record)."""
+        if self._by_id is None:
+            self._by_id = _ShardedById(self.records) if self.sharded else {r.id: r for r in self.records}
+        return self._by_id
 
     def passage_rows(self, record_row: int) -> np.ndarray:
         """Rows of a record's passages (they are stored contiguously, in record order)."""
@@ -165,7 +195,7 @@ class KnowledgeBase:
     def sparse(self):
         if self._sparse is None:
             try:
-                self._sparse = SparseIndex.load(self.path / "sparse")
+                self._sparse = _sparse_class(self.manifest).load(self.path / "sparse")
             except Exception as exc:  # noqa: BLE001  (bm25s raises whatever numpy/json raise on a damaged file)
                 raise IndexMismatchError(f"the BM25 index of {self.path} is damaged ({type(exc).__name__}); "
                                          f"{_repair_hint(self.path.parent)}") from None
@@ -174,6 +204,9 @@ class KnowledgeBase:
     def find(self, ident: str) -> Record | None:
         """A record by its id, a merged source's id, ``pmid:N`` or ``doi:D`` (ids stay stable across ingests, so
         a paper that gained a PMID keeps its old id and is found by both)."""
+        if self.sharded:  # ids, PMIDs and DOIs from the shards' columns
+            row = self.records.row_of(ident if not ident.startswith("doi:") else ident.lower())
+            return None if row is None else self.records[row]
         if ident in self.by_id:
             return self.by_id[ident]
         if self._aliases is None:
@@ -218,10 +251,11 @@ class KnowledgeBase:
             manifest = json.loads((version / "manifest.json").read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError, UnicodeDecodeError):
             raise IndexMismatchError(f"manifest of {index_dir} is unreadable; {_repair_hint(index_dir)}") from None
-        if manifest.get("format") != FORMAT_NAME or manifest.get("format_version") != FORMAT_VERSION:
+        if manifest.get("format") != FORMAT_NAME or manifest.get("format_version") not in READABLE:
             raise IndexMismatchError(
                 f"knowledge base at {index_dir} has format {manifest.get('format')} v{manifest.get('format_version')}"
-                f", this version reads {FORMAT_NAME} v{FORMAT_VERSION}; rebuild with: {_build_hint(index_dir)}")
+                f", this version reads {FORMAT_NAME} v{FORMAT_VERSION} and v{SHARDED_FORMAT_VERSION}; rebuild with: "
+                f"{_build_hint(index_dir)}")
         return manifest
 
     @classmethod
@@ -229,7 +263,7 @@ class KnowledgeBase:
         index_dir = Path(index_dir)
         manifest = cls.read_manifest(index_dir)
         version = cls.live_version(index_dir)
-        problem, loaded = _open_version(version, manifest)
+        problem, loaded = _open_version(version, manifest, check_vectors=False)
         if problem:
             raise IndexMismatchError(f"knowledge base at {index_dir} is damaged ({problem}); {_repair_hint(index_dir)}")
         return cls(version, manifest, *loaded)
@@ -258,8 +292,12 @@ def _vector_problem(vectors: np.ndarray, rows: int, dimension: int) -> str | Non
     return None
 
 
-def _open_version(version: Path, manifest: dict) -> tuple[str | None, tuple]:
-    """``(problem, (records, passages, vectors))``: a version's files read and checked against its manifest."""
+def _open_version(version: Path, manifest: dict, check_vectors: bool = True) -> tuple[str | None, tuple]:
+    """``(problem, (records, passages, vectors, index, passage_record))``: a version's files read and checked
+    against its manifest. A sharded version's vectors are checked in full at build time and by ``repair``, not on
+    every load (reading a million vectors would take longer than the rest of opening it)."""
+    if manifest.get("format_version") == SHARDED_FORMAT_VERSION:
+        return _open_sharded(version, manifest, check_vectors)
     try:
         records = [Record.from_dict(row) for row in _read_jsonl(version / "records.jsonl")]
         passages = [Passage(**row) for row in _read_jsonl(version / "passages.jsonl")]
@@ -272,7 +310,63 @@ def _open_version(version: Path, manifest: dict) -> tuple[str | None, tuple]:
     for name in ("dense.faiss", "sparse"):
         if not (version / name).exists():
             problem = problem or f"{name} is missing"
-    return problem, (records, passages, vectors)
+    return problem, (records, passages, vectors, None, None)
+
+
+def _open_sharded(version: Path, manifest: dict, check_vectors: bool) -> tuple[str | None, tuple]:
+    from .shards import ShardedPassages, ShardedRecords, ShardedVectors, open_shards
+    try:
+        shards = open_shards(version, [s["name"] for s in manifest["shards"]])
+        passage_record = np.load(version / "passage_record.npy", mmap_mode="r")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return f"{type(exc).__name__} reading its shards", ()
+    dead = dead_passages = None
+    if manifest.get("dead_records"):  # an update applied as a delta, not yet compacted
+        try:
+            dead = np.load(version / "dead_records.npy")
+        except (OSError, ValueError) as exc:
+            return f"{type(exc).__name__} reading its dead records", ()
+        dead_passages = np.isin(passage_record, dead)
+    records, passages = ShardedRecords(shards, dead), ShardedPassages(shards, dead_passages)
+    vectors = ShardedVectors(shards, int(manifest.get("dimension", -1)))
+    if len(records) != manifest.get("records") or len(passages) != manifest.get("passages") \
+            or len(passage_record) != len(passages):
+        return "its records or passages do not match its manifest", ()
+    if any(len(part.shape) != 2 or part.shape[1] != vectors.shape[1] for part in vectors.parts) \
+            or len(vectors) != len(passages):
+        return f"vectors do not have {manifest.get('dimension')} dimensions for {len(passages)} passages", ()
+    problem = _vector_problem(vectors, len(passages), vectors.shape[1]) if check_vectors else None
+    for name in ("dense.faiss", "sparse", "filters"):
+        if not (version / name).exists():
+            problem = problem or f"{name} is missing"
+    return problem, (records, passages, vectors, None, passage_record)
+
+
+def _sparse_class(manifest: dict):
+    if str(manifest.get("sparse", {}).get("method", "")).startswith("tantivy"):
+        from .tantivy_sparse import TantivySparse
+        return TantivySparse
+    return SparseIndex
+
+
+class _ShardedById:
+    """``by_id`` of a sharded version: a lookup in its shards' id columns."""
+
+    def __init__(self, records):
+        self.records = records
+
+    def get(self, ident, default=None):
+        row = self.records.row_of(ident, aliases=False) if isinstance(ident, str) else None
+        return default if row is None else self.records[row]
+
+    def __contains__(self, ident) -> bool:
+        return self.get(ident) is not None
+
+    def __getitem__(self, ident):
+        found = self.get(ident)
+        if found is None:
+            raise KeyError(ident)
+        return found
 
 
 def version_problem(version: Path) -> str | None:
@@ -281,14 +375,14 @@ def version_problem(version: Path) -> str | None:
         manifest = json.loads((version / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return "no readable manifest"
-    if manifest.get("format") != FORMAT_NAME or manifest.get("format_version") != FORMAT_VERSION:
+    if manifest.get("format") != FORMAT_NAME or manifest.get("format_version") not in READABLE:
         return f"format {manifest.get('format')} v{manifest.get('format_version')}"
     problem, _ = _open_version(version, manifest)
     if problem:
         return problem
     try:
         load_dense_index(version / "dense.faiss", manifest.get("dense_index"))
-        SparseIndex.load(version / "sparse")
+        _sparse_class(manifest).load(version / "sparse")
     except Exception as exc:  # noqa: BLE001  (any failure to open an index means the version cannot serve)
         return f"an index does not open ({type(exc).__name__})"
     return None
@@ -327,23 +421,38 @@ def _point_at(index_dir: Path, version: str) -> None:
 
 def describe(kb: KnowledgeBase) -> dict:
     """Plain facts about a loaded knowledge base, for ``checkpoint-qa info`` and the UI."""
-    years = [r.year for r in kb.records if r.year]
-    types: dict[str, int] = {}
-    for record in kb.records:
-        types[record.type] = types.get(record.type, 0) + 1
+    if kb.sharded:  # from the filter columns: a sharded version's records are not read for this
+        columns = kb.filter_columns
+        alive = np.ones(columns.size, bool) if columns.alive is None else np.asarray(columns.alive, bool)
+        year = np.asarray(columns.year)
+        known = year[(year >= 0) & alive]
+        years = {"min": int(known.min()) if known.size else None, "max": int(known.max()) if known.size else None,
+                 "unknown": int(alive.sum() - known.size)}
+        types = {value: int(alive[columns.rows["types"].get(value)].sum()) for value in columns.rows["types"]}
+        types = {value: count for value, count in types.items() if count}
+        size = sum(f.stat().st_size for f in kb.path.rglob("*") if f.is_file())
+    else:
+        found = [r.year for r in kb.records if r.year]
+        years = {"min": min(found, default=None), "max": max(found, default=None),
+                 "unknown": len(kb.records) - len(found)}
+        types = {}
+        for record in kb.records:
+            types[record.type] = types.get(record.type, 0) + 1
+        size = sum(f.stat().st_size for f in kb.path.iterdir() if f.is_file())
+    dead = kb.dead_passages
     return {
         "path": str(kb.path.parent),
-        "records": len(kb.records),
-        "passages": len(kb.passages),
+        "records": len(kb.records) - len(getattr(kb.records, "dead", ())),
+        "passages": len(kb.passages) - (int(dead.sum()) if dead is not None else 0),
         "types": dict(sorted(types.items(), key=lambda item: -item[1])),
-        "years": {"min": min(years, default=None), "max": max(years, default=None),
-                  "unknown": len(kb.records) - len(years)},
+        "years": years,
         "model": kb.model,
         "dimension": kb.dimension,
-        "bytes": sum(f.stat().st_size for f in kb.path.iterdir() if f.is_file()),
+        "bytes": size,
         "built_at": kb.manifest.get("built_at"),
         "package_version": kb.manifest.get("package_version"),
         "format_version": kb.manifest.get("format_version"),
+        "layout": kb.manifest.get("layout", "single"),
     }
 
 
@@ -432,16 +541,32 @@ def _alive(pid: int) -> bool:
 def build(records: Sequence[Record], index_dir: Path, encoder: Encoder, *, max_words: int = MAX_WORDS,
           progress: bool = False, on_stage: Callable[[str], None] | None = None,
           ivf_threshold: int = IVF_THRESHOLD, live: KnowledgeBase | None = None,
-          embed: Callable[[list[str], Callable], np.ndarray] | None = None) -> BuildReport:
+          embed: Callable[[list[str], Callable], np.ndarray] | None = None, layout: str | None = None) \
+        -> BuildReport:
     """Merge, split, embed and write ``records`` as the new live version of ``index_dir``.
 
     ``live`` is the live version when the caller has already loaded it (ingestion does), so it is not read twice.
     ``embed(texts, spill)`` embeds the passage texts that need it elsewhere (a Ray cluster: ``kb.ray_build``)
     instead of with ``encoder`` in this process, calling ``spill(rows, vectors)`` as batches arrive; ``encoder``
     still names the model and splits the passages. Spilled vectors (``embed_cache``) let a killed build resume.
+
+    ``layout`` is ``single`` (this format) or ``sharded`` (format 3, ``kb.sharded_build``: memory-mapped shards for
+    knowledge bases of millions of passages); ``None`` keeps the live version's layout.
     """
     say = on_stage or (lambda message: None)
     index_dir = Path(index_dir)
+    if layout is None:
+        try:
+            current = live.manifest if live is not None else KnowledgeBase.read_manifest(index_dir)
+            layout = current.get("layout", "single")
+        except AssistantError:
+            layout = "single"
+    if layout not in LAYOUTS:
+        raise AssistantError(f"unknown layout {layout!r}; use one of: {', '.join(LAYOUTS)}")
+    if layout == "sharded":
+        from .sharded_build import build_sharded
+        return build_sharded(records, index_dir, encoder, max_words=max_words, progress=progress,
+                             on_stage=on_stage, ivf_threshold=ivf_threshold, embed=embed)
     papers = merge_records(records)
     if not papers:
         raise AssistantError("the corpus is empty; add at least one record")

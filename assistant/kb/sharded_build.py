@@ -1,0 +1,178 @@
+"""The build of a sharded (format 3) knowledge base, from records to a swapped-in version.
+
+Stages, each bounded by one shard or one embedding group rather than by the corpus: merge the records; cut them into
+shards of ``SHARD_RECORDS`` papers (a PubMed baseline file holds 30,000 citations); per shard, split the passages,
+index them for BM25 (tantivy, ``tantivy_sparse``), and either hard-link the shard's files from the live version
+(same digest: same records, settings and model) or find each passage's vector (the live version's shards and the
+build's spill cache, by passage key) and embed the rest, in groups of about ``EMBED_GROUP`` texts, in this process
+or through ``embed`` (a Ray actor pool, ``ray_build``); then write the filter columns, the global passage-to-record
+map and the dense index (``dense_index.build_sharded_dense``: one quantizer trained on a sample, each shard's codes
+merged in), check every vector, and swap ``CURRENT`` as ``store.build`` does. The driver never holds more than one
+embedding group of vectors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .. import __version__
+from ..corpus.merge import merge_records
+from .dense_index import IVF_THRESHOLD, build_sharded_dense, save_dense_index
+from .embed_cache import EmbedCache
+from ..encoders import Encoder, token_budget_of
+from ..errors import AssistantError
+from .filter_columns import FilterColumns
+from .passages import MAX_WORDS
+from .sparse import ANALYSER
+from .store import (FORMAT_NAME, BuildReport, KnowledgeBase, _encoded_alike, _point_at, _previous_vectors,
+                    _sweep, _vector_problem, not_writable)
+from ..types import Record
+from .shard_writer import LiveVectors, write_shards
+from .shards import Shard, ShardedVectors
+from .tantivy_sparse import METHOD, TantivyWriter
+
+FORMAT_VERSION = 3
+SHARD_RECORDS = 30_000
+EMBED_GROUP = 131_072  # passages embedded together: big enough to keep an actor pool busy, small enough to hold
+
+
+def shard_digest(records: Sequence[Record], max_words: int, model: str, precision: str) -> str:
+    digest = hashlib.sha256(f"{FORMAT_VERSION}|{max_words}|fit|subjects|{ANALYSER}|{model}|{precision}|".encode())
+    for record in records:
+        digest.update(json.dumps(record.to_dict(), sort_keys=True, ensure_ascii=False).encode("utf-8"))
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def build_sharded(records: Sequence[Record], index_dir: Path, encoder: Encoder, *, max_words: int = MAX_WORDS,
+                  progress: bool = False, on_stage: Callable[[str], None] | None = None,
+                  ivf_threshold: int = IVF_THRESHOLD, embed: Callable | None = None,
+                  shard_records: int = SHARD_RECORDS, embed_group: int = EMBED_GROUP, full: bool = False,
+                  like=None, like_info: dict | None = None) -> BuildReport:
+    """Write ``records`` as a new sharded version of ``index_dir`` and make it live (see the module's docstring).
+
+    When the live version is sharded with the same model and settings and the change is small, the update is
+    applied as a delta (``delta``) unless ``full``; ``like``/``like_info`` lend a live IVF index's quantizer and
+    ``nprobe`` to a full build (``delta.compact``)."""
+    say = on_stage or (lambda message: None)
+    index_dir = Path(index_dir)
+    papers = merge_records(records)
+    if not papers:
+        raise AssistantError("the corpus is empty; add at least one record")
+    precision = getattr(encoder, "precision", "fp32")
+    chunks = [papers[i:i + shard_records] for i in range(0, len(papers), shard_records)]
+    digests = [shard_digest(chunk, max_words, encoder.name, precision) for chunk in chunks]
+    digest = hashlib.sha256("|".join(digests).encode()).hexdigest()
+    try:
+        manifest = KnowledgeBase.read_manifest(index_dir)
+        live_version = KnowledgeBase.live_version(index_dir)
+    except AssistantError:
+        manifest, live_version = None, None
+    if manifest and manifest.get("corpus_hash") == digest and _encoded_alike(manifest, encoder.name, precision):
+        return BuildReport(index_dir, manifest["records"], manifest["passages"], 0, manifest["passages"], True,
+                           encoder.name)
+    dimension, budget = encoder.dimension, token_budget_of(encoder)
+    live_shards = {}
+    if manifest and manifest.get("format_version") == FORMAT_VERSION and _encoded_alike(manifest, encoder.name,
+                                                                                         precision):
+        live_shards = {s["digest"]: live_version / "shards" / s["name"] for s in manifest["shards"]}
+        same_settings = (manifest.get("passage_max_words") == max_words
+                         and manifest.get("passage_max_tokens") == (budget.limit if budget else None)
+                         and manifest.get("sparse", {}).get("analyser") == ANALYSER)
+        if same_settings and not full:
+            from . import delta
+            live = KnowledgeBase.load(index_dir)
+            change = delta.plan(papers, live)
+            if change is None:
+                del live
+            else:
+                report, version = delta.apply(change, live, index_dir, encoder, digest=digest, max_words=max_words,
+                                              budget=budget, shard_records=shard_records, embed=embed,
+                                              embed_group=embed_group, progress=progress, say=say)
+                del live  # our own hold on the old version: let it go so the sweep can remove it
+                _sweep(index_dir, keep=version)
+                return report
+    cache = EmbedCache(index_dir, encoder.name, precision, dimension)
+    if live_shards:
+        live_vectors = LiveVectors(live_version / "shards" / s["name"] for s in manifest["shards"])
+    else:  # a single-file live version of the same model: switching layouts embeds nothing
+        live_vectors = _previous_vectors(index_dir, encoder.name, dimension, precision) if manifest else {}
+
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        staging = index_dir / f".building-{os.getpid()}-{time.time_ns()}"
+        (staging / "shards").mkdir(parents=True)
+    except OSError as exc:
+        raise not_writable(index_dir, exc) from None
+    try:
+        sparse = TantivyWriter(staging / "sparse")
+        written = write_shards(chunks, digests, staging / "shards", sparse, encoder=encoder, budget=budget,
+                               max_words=max_words, cache=cache, cached=cache.load(), live_vectors=live_vectors,
+                               live_shards=live_shards, embed=embed, embed_group=embed_group, progress=progress,
+                               say=say)
+        say(f"indexing {written.passages} passages for BM25")
+        sparse.close()
+        np.save(staging / "passage_record.npy", written.passage_record)
+        counts, total_passages = written.counts, written.passages
+        say(f"indexing {total_passages} passages for dense search")
+        shards = [Shard(staging / "shards" / c["name"]) for c in counts]
+        vectors = ShardedVectors(shards, dimension)
+        problem = _vector_problem(vectors, total_passages, dimension)
+        if problem:
+            raise AssistantError(f"the build made bad vectors ({problem}); nothing was written, the live version "
+                                 "is unchanged")
+        index, dense_info = build_sharded_dense(vectors, ivf_threshold, like=like, info=like_info)
+        save_dense_index(index, staging / "dense.faiss")
+        del index
+        FilterColumns(papers).save(staging / "filters")
+        embedded = sum(c["embedded"] for c in counts)
+        manifest = {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "layout": "sharded",
+            "package_version": __version__,
+            "model": encoder.name,
+            "dimension": dimension,
+            "precision": precision,
+            "encoder_backend": getattr(encoder, "backend", "other"),
+            "metric": "inner_product on unit vectors (cosine)",
+            "vectors": "float16 re-rank store per shard",
+            "dense_index": dense_info.to_dict(),
+            "sparse": {"method": METHOD, "analyser": ANALYSER},
+            "records": len(papers),
+            "passages": total_passages,
+            "passage_max_words": max_words,
+            "passage_max_tokens": budget.limit if budget else None,
+            "corpus_hash": digest,
+            "shards": [{k: c[k] for k in ("name", "records", "passages", "digest")} for c in counts],
+            "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        version = f"v-{datetime.now(timezone.utc):%Y%m%dT%H%M%S.%f}-{digest[:8]}-{os.getpid()}"
+        os.rename(staging, index_dir / version)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise not_writable(index_dir, exc) from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    try:
+        _point_at(index_dir, version)
+    except OSError as exc:
+        shutil.rmtree(index_dir / version, ignore_errors=True)
+        raise not_writable(index_dir, exc) from None
+    _sweep(index_dir, keep=version)
+    cache.clear()
+    return BuildReport(index_dir, len(papers), total_passages, embedded, total_passages - embedded, False,
+                       encoder.name)
+
+

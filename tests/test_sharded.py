@@ -1,0 +1,177 @@
+"""Sharded knowledge bases (format 3): the same papers and passages as the single-file layout, memory-mapped shards,
+a shared IVF quantizer merged shard by shard, a tantivy BM25 side whose filters select what the mask path selects,
+unchanged shards reused by hard link, the CLI, and damage reported in one line."""
+
+import json
+import os
+import random
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from conftest import FAKE, SHIPPED
+
+from assistant.kb import store
+from assistant.cli import cli
+from assistant.corpus import read_corpus_dir
+from assistant.kb.dense_index import search as dense_search
+from assistant.encoders import get_encoder
+from assistant.errors import AssistantError
+from assistant.kb.synthetic import records as synthetic_records
+from assistant.retriever import Filters, Retriever
+
+pytest.importorskip("tantivy")
+
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory):
+    """The shipped corpus built both ways, the sharded one in shards of 40 papers."""
+    from assistant.kb.sharded_build import build_sharded
+    root = tmp_path_factory.mktemp("layouts")
+    records, encoder = read_corpus_dir(SHIPPED), get_encoder(FAKE)
+    store.build(records, root / "single", encoder)
+    build_sharded(records, root / "sharded", encoder, shard_records=40)
+    return Retriever.load(root / "single"), Retriever.load(root / "sharded")
+
+
+def test_a_sharded_version_holds_the_same_papers_passages_and_vectors(both):
+    single, sharded = both
+    a, b = single.kb, sharded.kb
+    assert b.sharded and len(b.manifest["shards"]) == 4
+    assert [r.to_dict() for r in b.records] == [r.to_dict() for r in a.records]
+    assert list(b.passages) == list(a.passages)
+    assert np.array_equal(b.passage_record, a.passage_record)
+    assert np.abs(b.vectors[0:len(b.passages)] - np.asarray(a.vectors)).max() < 1e-3  # float16
+    rows = np.array([5, 150, 44, 45, 226])
+    assert np.array_equal(b.vectors[rows], b.vectors[0:227][rows])
+    record = a.records[77]
+    assert b.find(record.id) == record and b.by_id.get(record.id) == record
+    if record.pmid:
+        assert b.find(f"pmid:{record.pmid}") == record
+    assert store.describe(b)["records"] == len(a.records) and store.describe(b)["years"] == store.describe(a)["years"]
+
+
+QUERIES = ["JAK1 JAK2 loss of function", "PD-L1 expression as a biomarker", "gut microbiome and anti-PD-1",
+           "B2M mutations and antigen presentation", "TGF-beta and T cell exclusion", "CTLA-4 combination therapy"]
+
+
+def test_search_agrees_with_the_single_layout(both):
+    single, sharded = both
+    for query in QUERIES:
+        dense = [h.record.id for h in single.search(query, 10, mode="dense")]
+        assert [h.record.id for h in sharded.search(query, 10, mode="dense")] == dense  # exact on both sides
+    overlap = [len({h.record.id for h in single.search(q, 10, mode="sparse")}
+                   & {h.record.id for h in sharded.search(q, 10, mode="sparse")}) / 10 for q in QUERIES]
+    assert np.mean(overlap) >= 0.9  # tantivy's BM25 against bm25s: the same papers, near enough the same order
+
+
+def test_tantivy_filters_select_exactly_what_the_filter_mask_selects(both):
+    _, sharded = both
+    kb, rng = sharded.kb, random.Random(3)
+    records = list(kb.records)
+    journals = sorted({r.journal for r in records if r.journal})
+    for trial in range(25):
+        filters = Filters(year_min=rng.choice([None, 2015, 2018]), year_max=rng.choice([None, 2019, 2022]),
+                          types=tuple(rng.sample(["abstract", "title", "reference_title"], rng.randint(0, 2))),
+                          journals=tuple(rng.sample(journals, rng.randint(0, 2))) if trial % 3 == 0 else (),
+                          ids=tuple(r.id for r in rng.sample(records, 30)) if trial % 4 == 0 else ())
+        terms = sharded.query_terms(rng.choice(QUERIES))
+        allowed = sharded.record_mask(filters)
+        rows, scores = kb.sparse.top(kb.sparse.known(terms), 10_000, filters=filters)
+        expected = {r for r in np.flatnonzero(allowed[kb.passage_record])}
+        unfiltered, _ = kb.sparse.top(kb.sparse.known(terms), 10_000)
+        assert set(rows.tolist()) == expected & set(unfiltered.tolist()), filters
+        assert all(filters.accepts(h.record) for h in sharded.search("resistance", 10, filters=filters))
+
+
+def test_the_ivf_index_is_merged_from_shards_under_global_passage_ids(tmp_path):
+    from assistant.kb.sharded_build import build_sharded
+    papers = list(synthetic_records(1500))
+    build_sharded(papers, tmp_path / "kb", get_encoder(FAKE), shard_records=400, ivf_threshold=1000)
+    kb = store.KnowledgeBase.load(tmp_path / "kb")
+    assert kb.manifest["dense_index"]["kind"] == "ivf-pq" and len(kb.manifest["shards"]) == 4
+    assert kb.manifest["dense_index"]["recall_at_10"] >= 0.99
+    for row in (0, 399, 400, 1111, len(kb.passages) - 1):
+        _, ids = dense_search(kb.index, kb.vectors, kb.vectors[row], 1)
+        assert kb.passages[int(ids[0])].text == kb.passages[row].text  # each passage finds itself, by global id
+    retriever = Retriever(kb, get_encoder(FAKE))
+    filters = Filters(year_min=2000, year_max=2004, publication_types=("Review",))
+    hits = retriever.search("JAK1 loss and resistance to anti-PD-1 therapy", 10, filters=filters)
+    assert hits and all(filters.accepts(h.record) for h in hits)
+
+
+def test_a_rebuild_links_unchanged_shards_and_embeds_only_changed_passages(tmp_path):
+    from assistant.kb.sharded_build import build_sharded
+    papers = list(synthetic_records(300))
+    encoder = get_encoder(FAKE)
+    first = build_sharded(papers, tmp_path / "kb", encoder, shard_records=100)
+    old = store.KnowledgeBase.live_version(tmp_path / "kb")
+    assert first.embedded == first.passages
+    changed = papers[:250] + [replace(papers[250], text=papers[250].text + " New.")] + papers[251:]
+    again = build_sharded(changed, tmp_path / "kb", encoder, shard_records=100)
+    new = store.KnowledgeBase.live_version(tmp_path / "kb")
+    assert again.embedded == 1 and again.reused == again.passages - 1
+    # an old version stays until no process has it loaded; here nothing holds it, so it is swept
+    assert not old.exists()
+    kb = store.KnowledgeBase.load(tmp_path / "kb")
+    assert kb.find(papers[250].id).text.endswith("New.")
+    assert (new / "shards" / "00002" / "records.arrow").is_file()
+    assert build_sharded(changed, tmp_path / "kb", encoder, shard_records=100).unchanged
+
+
+def test_unchanged_shards_are_hard_links_to_the_live_version(tmp_path):
+    from assistant.kb.sharded_build import build_sharded
+    papers = list(synthetic_records(300))
+    encoder = get_encoder(FAKE)
+    build_sharded(papers, tmp_path / "kb", encoder, shard_records=100)
+    held = store.KnowledgeBase.load(tmp_path / "kb")  # a reader keeps the old version alive
+    build_sharded(papers[:299], tmp_path / "kb", encoder, shard_records=100, full=True)  # not as a delta
+    new = store.KnowledgeBase.live_version(tmp_path / "kb")
+    for name in ("00000", "00001"):
+        assert os.path.samefile(held.path / "shards" / name / "vectors.f16.npy", new / "shards" / name /
+                                "vectors.f16.npy")
+    assert not os.path.samefile(held.path / "shards" / "00002" / "records.arrow",
+                                new / "shards" / "00002" / "records.arrow")
+
+
+def test_the_cli_builds_searches_and_keeps_the_sharded_layout(tmp_path):
+    runner, index = CliRunner(), str(tmp_path / "kb")
+    result = runner.invoke(cli, ["build", "--layout", "sharded", "--model", FAKE, "--index", index])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(cli, ["search", "JAK1 JAK2 loss of function", "--json", "--index", index, "-k", "3"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)[0]["title"]
+    (tmp_path / "more.jsonl").write_text(json.dumps({"id": "x1", "type": "abstract", "title": "A new paper on "
+                                                     "LAG-3 after PD-1 blockade", "text": "LAG-3 rose."}) + "\n")
+    result = runner.invoke(cli, ["ingest", str(tmp_path / "more.jsonl"), "--index", index])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(cli, ["info", "--index", index, "--json"])
+    assert result.exit_code == 0, result.output
+    facts = json.loads(result.output)
+    assert facts["layout"] == "sharded" and facts["format_version"] == 3
+
+
+def test_a_damaged_sharded_version_is_one_line_and_repair_passes_it_over(tmp_path):
+    from assistant.kb.sharded_build import build_sharded
+    papers = list(synthetic_records(120))
+    encoder = get_encoder(FAKE)
+    build_sharded(papers[:100], tmp_path / "kb", encoder, shard_records=50)
+    good = store.KnowledgeBase.live_version(tmp_path / "kb")
+    held = store.KnowledgeBase.load(tmp_path / "kb")
+    build_sharded(papers, tmp_path / "kb", encoder, shard_records=50)
+    live = store.KnowledgeBase.live_version(tmp_path / "kb")
+    vectors = live / "shards" / "00002" / "vectors.f16.npy"
+    data = np.load(vectors)
+    data[:] = 0
+    os.unlink(vectors)
+    np.save(vectors, data)
+    assert "not a unit vector" in store.version_problem(live)
+    message, skipped = store.repair(tmp_path / "kb")
+    assert good.name in message and skipped
+    del held
+    (live / "passage_record.npy").unlink()
+    store._point_at(tmp_path / "kb", live.name)
+    with pytest.raises(AssistantError, match="damaged .*repair"):
+        store.KnowledgeBase.load(tmp_path / "kb")
