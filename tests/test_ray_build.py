@@ -191,3 +191,62 @@ def test_records_without_a_pmid_are_never_merged_by_reading_order(tmp_path):
     write_jsonl(tmp_path / "b.jsonl", rows[1:])
     resolved = newest_versions([parse_file(tmp_path / "a.jsonl"), parse_file(tmp_path / "b.jsonl")])
     assert [r.title for r in resolved.records] == ["First paper", "Second paper"] and resolved.replaced == 0
+
+
+def test_a_worker_node_removed_mid_build_loses_no_passage(pubmed, tmp_path):
+    """A worker node that hosts an embedding actor is removed while the actors work: Ray Data moves the work to
+    the nodes left, and the build writes every passage exactly once, byte-identical to the in-process build."""
+    ray = pytest.importorskip("ray")
+    import threading
+    import time
+
+    from ray.cluster_utils import Cluster
+    from ray.util.state import list_actors
+
+    from assistant.kb.ray_build import EmbedActor
+    started = tmp_path / "embedding-started"
+
+    class Slow(EmbedActor):
+        """Marks the first batch and takes its time, so the node can be removed while blocks are in flight."""
+
+        def __call__(self, batch):
+            import os
+            import time
+            if not os.path.exists(str(started)):
+                open(str(started), "w").close()
+            time.sleep(0.3)
+            return super().__call__(batch)
+
+    folder, _ = pubmed
+    local, _ = build_from_sources([folder], tmp_path / "process", model=MODEL, layout="sharded")
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "object_store_memory": 150 * 2 ** 20})
+    removed = []
+    try:
+        workers = [cluster.add_node(num_cpus=1, object_store_memory=150 * 2 ** 20) for _ in range(3)]
+
+        def remove_a_node_with_an_actor() -> None:
+            while not started.exists():
+                time.sleep(0.05)
+            for actor in list_actors(address=cluster.address, filters=[("state", "=", "ALIVE")]):
+                if "EmbedActor" in actor.class_name or "MapWorker" in actor.class_name:
+                    node = next((w for w in workers if w.node_id == actor.node_id), None)
+                    if node is not None:
+                        cluster.remove_node(node)
+                        removed.append(actor.node_id)
+                        return
+
+        killer = threading.Thread(target=remove_a_node_with_an_actor)
+        killer.start()
+        remote, _ = build_from_sources([folder], tmp_path / "ray", model=MODEL, engine="ray", layout="sharded",
+                                       address=cluster.address, actors=2, actor=Slow)
+        killer.join()
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+    assert removed  # a node with an embedding actor went away mid-build
+    assert (remote.records, remote.passages) == (local.records, local.passages)
+    a, b = KnowledgeBase.live_version(tmp_path / "process"), KnowledgeBase.live_version(tmp_path / "ray")
+    for name in sorted(p.relative_to(a) for p in (a / "shards").rglob("*") if p.is_file()):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    keys = [passage_key(p) for p in KnowledgeBase.load(tmp_path / "ray").passages]
+    assert len(keys) == len(set(keys)) == remote.passages

@@ -99,9 +99,12 @@ def test_updates_apply_as_deltas_with_the_results_of_a_full_rebuild(pubmed, tmp_
     assert sparse_agree >= 0.9  # BM25 statistics still count dead passages until compaction
 
     before = {mode: ranked(delta, mode) for mode in ("dense", "sparse")}
+    del kb, delta, reader  # nothing here holds the delta version any more: compaction may sweep it
     report = compact(index, encoder)
     compacted = Retriever.load(index)
     assert not compacted.kb.manifest.get("dead_records") and report.embedded == 0
+    assert len([v for v in index.iterdir() if v.name.startswith("v-")]) == 1  # the delta version is swept
+    assert compact(index, encoder).unchanged  # nothing left to fold
     assert len(compacted.kb.records) == len(papers)
     assert ranked(compacted, "dense") == before["dense"]  # the same codes and nprobe: no dense result changes
     assert ranked(compacted, "sparse") == ranked(full, "sparse")  # clean BM25 statistics: a rebuild's ranking

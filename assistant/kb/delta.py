@@ -154,5 +154,7 @@ def compact(index_dir: Path, encoder, *, on_stage=None, embed=None) -> BuildRepo
         from ..errors import AssistantError
         raise AssistantError(f"the knowledge base at {index_dir} is not sharded; nothing to compact")
     like = kb.index if str(kb.manifest["dense_index"].get("kind", "")).startswith("ivf") else None
-    return build_sharded(list(kb.records), index_dir, encoder, on_stage=on_stage, embed=embed, full=True,
-                         like=like, like_info=kb.manifest["dense_index"])
+    papers, info = list(kb.records), kb.manifest["dense_index"]
+    del kb  # let go of the old version, so the build can sweep it
+    return build_sharded(papers, index_dir, encoder, on_stage=on_stage, embed=embed, full=True, like=like,
+                         like_info=info)

@@ -63,7 +63,14 @@ class EmbedActor:
     """One encoder per actor, loaded once; embeds a block of ``{"row", "text"}`` into ``{"row", "vector"}``."""
 
     def __init__(self, model: str, precision: str, backend: str):
+        import os
+
+        import ray
+
         from ..encoders import get_encoder
+        from ..encoders.openvino import THREADS_ENV
+        cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
+        os.environ[THREADS_ENV] = str(max(1, int(cpus)))  # its own cores, one OpenVINO stream (not every core)
         self.encoder = get_encoder(model, precision, backend)
 
     def __call__(self, batch: dict) -> dict:
@@ -81,6 +88,7 @@ class RayEmbedder:
         self.dimension, self.actors, self.cpus, self.batch_size = dimension, actors, cpus_per_actor, batch_size
         self.embedded = 0
         self.actor = actor
+        self.collect_rows = 4096  # rows taken back (and spilled) at a time
 
     def __call__(self, texts: list[str], spill=None) -> np.ndarray:
         import pyarrow as pa
@@ -96,7 +104,7 @@ class RayEmbedder:
             batch_size=self.batch_size, compute=ray.data.ActorPoolStrategy(size=self.actors), num_cpus=self.cpus,
             batch_format="numpy")
         seen = np.zeros(len(texts), dtype=bool)
-        for batch in out.iter_batches(batch_size=4096, batch_format="numpy"):
+        for batch in out.iter_batches(batch_size=self.collect_rows, batch_format="numpy"):
             rows = np.asarray(batch["row"], dtype=np.int64)
             vectors[rows] = np.asarray(batch["vector"], dtype=np.float32)
             seen[rows] = True

@@ -77,9 +77,12 @@ def build_sharded(records: Sequence[Record], index_dir: Path, encoder: Encoder, 
         live_version = KnowledgeBase.live_version(index_dir)
     except AssistantError:
         manifest, live_version = None, None
-    if manifest and manifest.get("corpus_hash") == digest and _encoded_alike(manifest, encoder.name, precision):
-        return BuildReport(index_dir, manifest["records"], manifest["passages"], 0, manifest["passages"], True,
-                           encoder.name)
+    compacting = full and manifest and manifest.get("dead_records")
+    if manifest and manifest.get("corpus_hash") == digest and _encoded_alike(manifest, encoder.name, precision) \
+            and not compacting:
+        records_now = manifest["records"] - manifest.get("dead_records", 0)
+        passages_now = manifest["passages"] - manifest.get("dead_passages", 0)
+        return BuildReport(index_dir, records_now, passages_now, 0, passages_now, True, encoder.name)
     dimension, budget = encoder.dimension, token_budget_of(encoder)
     live_shards = {}
     if manifest and manifest.get("format_version") == FORMAT_VERSION and _encoded_alike(manifest, encoder.name,
