@@ -17,7 +17,7 @@ export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install gemma llama browser index run test fuzz soak bench clean
+.PHONY: install gemma llama browser index run test dist fuzz soak bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -64,8 +64,14 @@ browser:
 	      || echo "could not install chromium: the browser tests will be skipped"; \
 	  else echo "chromium not found (apt-get install chromium): the browser tests will be skipped"; fi; }
 
-test: $(LLAMA) browser
+test: $(LLAMA) browser dist
 	$(BIN)/python -m pytest
+
+# The sdist and the wheel (with the shipped corpus inside, for first use without a checkout), checked by twine.
+dist: install
+	rm -rf dist build
+	$(BIN)/python -m build --no-isolation --outdir dist . >/dev/null
+	$(BIN)/python -m twine check --strict dist/*
 
 # The readers' property-based tests with many more examples than `make test` runs (a few minutes).
 fuzz: install

@@ -373,7 +373,9 @@ def info(as_json, index):
       checkpoint-qa info --index ~/kb/melanoma
     """
     from .kb.store import KnowledgeBase, describe
+    from .pipeline import ensure_default_knowledge_base
     settings = load_settings({"index": index})
+    ensure_default_knowledge_base(settings)
     facts = describe(KnowledgeBase.load(settings.index_dir))
     if as_json:
         _emit_json(facts)
@@ -483,9 +485,9 @@ def chat(host, port, build_first, auth_file, no_auth, engine, index, model):
     """
     from .kb.store import KnowledgeBase
     settings = load_settings({"index": index, "model": model, "host": host, "port": port, "engine": engine})
-    if build_first and not (settings.index_dir / "CURRENT").is_file() and index is None:
-        from .pipeline import build_knowledge_base
-        echo(build_knowledge_base(settings=settings).summary(), err=True)
+    if build_first:
+        from .pipeline import ensure_default_knowledge_base
+        ensure_default_knowledge_base(settings)
     KnowledgeBase.read_manifest(settings.index_dir)
     from .ui import launch
     launch(settings, auth_file, no_auth)

@@ -23,14 +23,21 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
 
+def in_checkout() -> bool:
+    """Whether the package runs from a source checkout (``index/corpus`` beside it) rather than an installed wheel."""
+    return (PROJECT_ROOT / "index" / "corpus").is_dir()
+
+
 def shipped_corpus_dir() -> Path:
-    """The corpus that ships in the repository (``index/corpus``)."""
-    return PROJECT_ROOT / "index" / "corpus"
+    """The corpus that ships with Checkpoint QA: ``index/corpus`` in a checkout, package data when installed."""
+    if in_checkout():
+        return PROJECT_ROOT / "index" / "corpus"
+    return Path(__file__).resolve().parent / "shipped_corpus"
 
 
 def default_index_dir() -> Path:
     """Built files live beside the shipped corpus in a checkout, else in the user's data folder."""
-    if shipped_corpus_dir().is_dir():
+    if in_checkout():
         return PROJECT_ROOT / "index" / "built"
     return data_home() / "index"
 

@@ -9,11 +9,9 @@ the same folder so that no update is lost.
 
 from __future__ import annotations
 
-import fcntl
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Sequence
 
 from .config import DEFAULT_MODEL, Settings, load_settings
 from .corpus.collect import collect, input_files
@@ -22,7 +20,7 @@ from .corpus.identity import combine, conflict, explicit_id, title_key, title_li
 from .corpus.records import Rejected
 from .encoders import Encoder, get_encoder
 from .errors import AssistantError, CorpusError
-from .kb.store import BuildReport, KnowledgeBase, build, model_mismatch, not_writable
+from .kb.store import BuildReport, KnowledgeBase, build, locked, model_mismatch
 from .types import Record
 
 
@@ -235,21 +233,6 @@ def _find(ident: str, records: Sequence[Record], where: dict[str, list[int]]) ->
     return next((i for i, r in enumerate(records) if ident == r.id or ident in r.source_ids), None)
 
 
-@contextmanager
-def locked(index_dir: Path) -> Iterator[None]:
-    try:
-        index_dir.mkdir(parents=True, exist_ok=True)
-        handle = (index_dir / ".lock").open("w")
-    except OSError as exc:
-        raise not_writable(index_dir, exc) from None
-    with handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _live(index_dir: Path) -> KnowledgeBase | None:
     """The live version, or ``None`` for a folder that holds no knowledge base yet (a damaged one raises)."""
     try:
@@ -328,6 +311,9 @@ def ingest(paths: Sequence[str | Path], index: str | Path | None = None, fmt: st
     elsewhere (``kb.ray_build.on_ray``: a Ray cluster)."""
     settings = settings or load_settings({"index": index, "model": model})
     files = input_files(paths)
+    if encoder is None:  # the default knowledge base is the shipped corpus plus what you add
+        from .pipeline import ensure_default_knowledge_base
+        ensure_default_knowledge_base(settings)
     return _update(settings.index_dir, settings.model, encoder, progress, _upsert_files(files, fmt, strict, progress),
                    embedder)
 

@@ -162,6 +162,8 @@ class Retriever:
              settings: Settings | None = None) -> "Retriever":
         """Load a knowledge base; ``model=None`` uses the model it was built with."""
         settings = settings or load_settings({"index": index_dir, "model": model})
+        from .pipeline import ensure_default_knowledge_base
+        ensure_default_knowledge_base(settings)  # the shipped corpus, built on first use of the default
         kb = KnowledgeBase.load(settings.index_dir)
         chosen = settings.model or kb.model or DEFAULT_MODEL
         if chosen != kb.model:  # fail before loading a model that cannot be used

@@ -17,6 +17,7 @@ corpus hash, model and settings equal the live manifest embeds nothing at all.
 from __future__ import annotations
 
 import fcntl
+from contextlib import contextmanager
 import hashlib
 import json
 import os
@@ -27,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -454,6 +455,22 @@ def describe(kb: KnowledgeBase) -> dict:
         "format_version": kb.manifest.get("format_version"),
         "layout": kb.manifest.get("layout", "single"),
     }
+
+
+@contextmanager
+def locked(index_dir: Path) -> Iterator[None]:
+    """One writer at a time on ``index_dir`` (ingests, removals, the first-use build), across processes."""
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        handle = (index_dir / ".lock").open("w")
+    except OSError as exc:
+        raise not_writable(index_dir, exc) from None
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def not_writable(index_dir: Path, exc: OSError) -> AssistantError:
