@@ -6,7 +6,8 @@ received, chunked or not, and stops reading at the limit; validation errors neve
 megabytes, or NaN, which JSON cannot carry). Which engines may answer is the operator's choice (``engines``), never
 the request's: a client cannot make the server load a model. The server follows its knowledge base: after an
 ingest into its folder it switches to the new version (``Retriever.follow``) and ``/health`` names it.
-``/ask`` streams server-sent events on request. The interactive docs page is off because it loads scripts from a CDN; the OpenAPI
+``/ask`` streams server-sent events on request; ``/v1/models`` and ``/v1/chat/completions`` speak the OpenAI chat
+API (``openai_api``). The interactive docs page is off because it loads scripts from a CDN; the OpenAPI
 schema is at ``/openapi.json``.
 """
 
@@ -28,6 +29,7 @@ from .limits import (MAX_BODY_BYTES, MAX_FILTER_VALUE_CHARS, MAX_FILTER_VALUES, 
                      MAX_QUERY_CHARS)
 from .retriever import Filters
 from .kb.store import describe
+from .openai_api import add_openai_routes
 
 FilterValue = Annotated[str, StringConstraints(max_length=MAX_FILTER_VALUE_CHARS)]
 HistoryTurn = Annotated[str, StringConstraints(max_length=MAX_QUERY_CHARS)]
@@ -187,6 +189,8 @@ def create_api(answerer: Answerer, engines: Iterable[str] | None = None) -> Fast
                 yield f"event: error\ndata: {json.dumps({'detail': str(exc)})}\n\n"
 
         return StreamingResponse(events(), media_type="text/event-stream")
+
+    add_openai_routes(app, answerer_for, allowed, answerer.engine.name)
 
     @app.get("/records/{record_id:path}")
     def record(record_id: str) -> dict:
