@@ -16,10 +16,6 @@ dead, or that changes more than that share of the papers, is built in full inste
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,9 +25,10 @@ import numpy as np
 
 from .dense_index import extend_dense, save_dense_index
 from .embed_cache import EmbedCache
-from .store import BuildReport, KnowledgeBase, _point_at, _vector_problem, not_writable
+from .store import BuildReport, KnowledgeBase, _vector_problem, publish, staging_folder
 from ..types import Record
 from .shard_writer import LiveVectors, link_shard, write_shards
+from .sharded_build import build_sharded, shard_digest
 from .shards import Shard, ShardedVectors, record_digest
 from .tantivy_sparse import TantivyWriter
 
@@ -76,17 +73,12 @@ def apply(delta: Plan, kb: KnowledgeBase, index_dir: Path, encoder, *, digest: s
     cache = EmbedCache(index_dir, encoder.name, precision, dimension)
     touched = sorted({int(np.searchsorted(kb.records.offsets, r, side="right")) - 1 for r in dead_rows})
     live_vectors = LiveVectors(live / "shards" / manifest["shards"][i]["name"] for i in touched)
-    staging = index_dir / f".building-{os.getpid()}-{time.time_ns()}"
-    try:
-        (staging / "shards").mkdir(parents=True)
-    except OSError as exc:
-        raise not_writable(index_dir, exc) from None
-    try:
+    with staging_folder(index_dir) as staging:
+        (staging / "shards").mkdir()
         for shard in manifest["shards"]:
             link_shard(live / "shards" / shard["name"], staging / "shards" / shard["name"])
         sparse = TantivyWriter.extend(staging / "sparse", live / "sparse")
         sparse.delete_rows(dead_passages)
-        from .sharded_build import shard_digest
         chunks = [delta.changed[i:i + shard_records] for i in range(0, len(delta.changed), shard_records)]
         written = write_shards(chunks, [shard_digest(c, max_words, encoder.name, precision) for c in chunks],
                                staging / "shards", sparse, encoder=encoder, budget=budget, max_words=max_words,
@@ -125,20 +117,7 @@ def apply(delta: Plan, kb: KnowledgeBase, index_dir: Path, encoder, *, digest: s
                         "corpus_hash": digest,
                         "shards": shards,
                         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-        (staging / "manifest.json").write_text(json.dumps(new_manifest, indent=2) + "\n", encoding="utf-8")
-        version = f"v-{datetime.now(timezone.utc):%Y%m%dT%H%M%S.%f}-{digest[:8]}-{os.getpid()}"
-        os.rename(staging, index_dir / version)
-    except OSError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise not_writable(index_dir, exc) from None
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    try:
-        _point_at(index_dir, version)
-    except OSError as exc:
-        shutil.rmtree(index_dir / version, ignore_errors=True)
-        raise not_writable(index_dir, exc) from None
+        version = publish(index_dir, staging, new_manifest)
     cache.clear()
     alive_records = new_manifest["records"] - len(all_dead)
     alive_passages = len(vectors) - new_manifest["dead_passages"]
@@ -148,7 +127,6 @@ def apply(delta: Plan, kb: KnowledgeBase, index_dir: Path, encoder, *, digest: s
 
 def compact(index_dir: Path, encoder, *, on_stage=None, embed=None) -> BuildReport:
     """Rewrite the live sharded version without its dead rows (see the module's docstring)."""
-    from .sharded_build import build_sharded
     kb = KnowledgeBase.load(index_dir)
     if not kb.sharded:
         from ..errors import AssistantError

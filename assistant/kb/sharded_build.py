@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Sequence
@@ -33,8 +30,8 @@ from ..errors import AssistantError
 from .filter_columns import FilterColumns
 from .passages import MAX_WORDS
 from .sparse import ANALYSER
-from .store import (FORMAT_NAME, BuildReport, KnowledgeBase, _encoded_alike, _point_at, _previous_vectors,
-                    _sweep, _vector_problem, not_writable)
+from .store import (FORMAT_NAME, BuildReport, KnowledgeBase, _encoded_alike, _previous_vectors, _sweep,
+                    _vector_problem, publish, staging_folder)
 from ..types import Record
 from .shard_writer import LiveVectors, write_shards
 from .shards import Shard, ShardedVectors
@@ -110,13 +107,8 @@ def build_sharded(records: Sequence[Record], index_dir: Path, encoder: Encoder, 
     else:  # a single-file live version of the same model: switching layouts embeds nothing
         live_vectors = _previous_vectors(index_dir, encoder.name, dimension, precision) if manifest else {}
 
-    try:
-        index_dir.mkdir(parents=True, exist_ok=True)
-        staging = index_dir / f".building-{os.getpid()}-{time.time_ns()}"
-        (staging / "shards").mkdir(parents=True)
-    except OSError as exc:
-        raise not_writable(index_dir, exc) from None
-    try:
+    with staging_folder(index_dir) as staging:
+        (staging / "shards").mkdir()
         sparse = TantivyWriter(staging / "sparse")
         written = write_shards(chunks, digests, staging / "shards", sparse, encoder=encoder, budget=budget,
                                max_words=max_words, cache=cache, cached=cache.load(), live_vectors=live_vectors,
@@ -159,20 +151,7 @@ def build_sharded(records: Sequence[Record], index_dir: Path, encoder: Encoder, 
             "shards": [{k: c[k] for k in ("name", "records", "passages", "digest")} for c in counts],
             "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
-        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        version = f"v-{datetime.now(timezone.utc):%Y%m%dT%H%M%S.%f}-{digest[:8]}-{os.getpid()}"
-        os.rename(staging, index_dir / version)
-    except OSError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise not_writable(index_dir, exc) from None
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    try:
-        _point_at(index_dir, version)
-    except OSError as exc:
-        shutil.rmtree(index_dir / version, ignore_errors=True)
-        raise not_writable(index_dir, exc) from None
+        version = publish(index_dir, staging, manifest)
     _sweep(index_dir, keep=version)
     cache.clear()
     return BuildReport(index_dir, len(papers), total_passages, embedded, total_passages - embedded, False,

@@ -17,7 +17,6 @@ corpus hash, model and settings equal the live manifest embeds nothing at all.
 from __future__ import annotations
 
 import fcntl
-from contextlib import contextmanager
 import hashlib
 import json
 import os
@@ -25,6 +24,7 @@ import shutil
 import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -629,13 +629,7 @@ def build(records: Sequence[Record], index_dir: Path, encoder: Encoder, *, max_w
     for i, key in enumerate(keys):
         vectors[i] = fresh[fresh_rows[i]] if i in fresh_rows else previous[key]
 
-    try:
-        index_dir.mkdir(parents=True, exist_ok=True)
-        staging = index_dir / f".building-{os.getpid()}-{time.time_ns()}"
-        staging.mkdir()
-    except OSError as exc:
-        raise not_writable(index_dir, exc) from None
-    try:
+    with staging_folder(index_dir) as staging:
         _write_jsonl(staging / "records.jsonl", (r.to_dict() for r in papers))
         _write_jsonl(staging / "passages.jsonl", (_passage_row(p) for p in passages))
         np.save(staging / "vectors.npy", vectors)
@@ -660,24 +654,45 @@ def build(records: Sequence[Record], index_dir: Path, encoder: Encoder, *, max_w
             "corpus_hash": digest,
             "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
-        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        version = f"v-{datetime.now(timezone.utc):%Y%m%dT%H%M%S.%f}-{digest[:8]}-{os.getpid()}"
-        os.rename(staging, index_dir / version)
+        version = publish(index_dir, staging, manifest)
+    _sweep(index_dir, keep=version)
+    cache.clear()
+    return BuildReport(index_dir, len(papers), len(passages), len(missing), len(passages) - len(missing), False,
+                       encoder.name)
+
+
+@contextmanager
+def staging_folder(index_dir: Path) -> Iterator[Path]:
+    """A new version is written here, beside the live one; whatever goes wrong, the folder is removed and the live
+    version is untouched (a file system error becomes the one "cannot write" message)."""
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        folder = index_dir / f".building-{os.getpid()}-{time.time_ns()}"
+        folder.mkdir()
     except OSError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
+        raise not_writable(index_dir, exc) from None
+    try:
+        yield folder
+    except OSError as exc:
+        shutil.rmtree(folder, ignore_errors=True)
         raise not_writable(index_dir, exc) from None
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)
         raise
+
+
+def publish(index_dir: Path, folder: Path, manifest: dict) -> str:
+    """Write ``manifest`` into the staged ``folder``, move it into place as a version named by the build time and
+    the corpus hash, and point ``CURRENT`` at it; return the version's name."""
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    version = f"v-{datetime.now(timezone.utc):%Y%m%dT%H%M%S.%f}-{manifest['corpus_hash'][:8]}-{os.getpid()}"
+    os.rename(folder, index_dir / version)
     try:
         _point_at(index_dir, version)
     except OSError as exc:
         shutil.rmtree(index_dir / version, ignore_errors=True)
         raise not_writable(index_dir, exc) from None
-    _sweep(index_dir, keep=version)
-    cache.clear()
-    return BuildReport(index_dir, len(papers), len(passages), len(missing), len(passages) - len(missing), False,
-                       encoder.name)
+    return version
 
 
 SPILL_EVERY = 16_384  # passages embedded between two spills to the build's cache
