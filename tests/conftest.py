@@ -6,6 +6,7 @@ The fast path uses the deterministic ``hash:256`` encoder; tests marked ``model`
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 import os
 from pathlib import Path
 
@@ -81,3 +82,28 @@ def shipped_minilm_kb(tmp_path_factory) -> Path:
     index = tmp_path_factory.mktemp("kb-minilm")
     build_knowledge_base(corpus=SHIPPED, index=index)
     return index
+
+
+@contextmanager
+def served(app):
+    """``app`` served by uvicorn on a free loopback port in a thread; yields its base URL."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+

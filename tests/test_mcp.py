@@ -13,12 +13,17 @@ from conftest import FAKE, ROOT, SHIPPED
 mcp = pytest.importorskip("mcp")
 
 
+def server_params(index):
+    """``checkpoint-qa mcp`` on ``index``, as a desktop assistant would start it (stdio)."""
+    from mcp.client.stdio import StdioServerParameters
+    return StdioServerParameters(command=sys.executable, args=["-m", "assistant", "mcp", "--index", str(index)],
+                                 env={**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}, cwd=str(ROOT))
+
+
 async def session_run(index):
     from mcp import ClientSession
-    from mcp.client.stdio import StdioServerParameters, stdio_client
-    params = StdioServerParameters(command=sys.executable, args=["-m", "assistant", "mcp", "--index", str(index)],
-                                   env={**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}, cwd=str(ROOT))
-    async with stdio_client(params) as (read, write):
+    from mcp.client.stdio import stdio_client
+    async with stdio_client(server_params(index)) as (read, write):
         async with ClientSession(read, write) as session:
             await session.initialize()
             tools = await session.list_tools()

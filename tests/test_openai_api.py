@@ -2,12 +2,9 @@
 engines listed as models, streamed and whole answers with their citations, follow-ups that point at a source, and
 errors in OpenAI's shape."""
 
-import socket
-import threading
-import time
-
 import pytest
-import uvicorn
+
+from conftest import served
 
 from assistant import Answerer, Retriever, load_settings
 from assistant.server import create_api
@@ -19,19 +16,8 @@ QUESTION = "What is the role of TGF-beta in resistance to PD-L1 blockade?"
 @pytest.fixture(scope="module")
 def base_url(shipped_minilm_kb):
     answerer = Answerer(Retriever.load(shipped_minilm_kb), load_settings({}))
-    app = create_api(answerer)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/v1"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with served(create_api(answerer)) as url:
+        yield f"{url}/v1"
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from assistant.cli import main
 from assistant.errors import AssistantError, ConfigError
 from assistant.ingest import ingest
 from assistant.pipeline import build_knowledge_base
-from assistant.kb.store import CURRENT, KnowledgeBase, repair, versions
+from assistant.kb.store import CURRENT, KnowledgeBase, versions
 from conftest import FAKE, SHIPPED, write_jsonl
 
 

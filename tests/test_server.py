@@ -2,19 +2,17 @@
 
 import json
 import socket
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from assistant import Answerer, Retriever, load_settings
 from assistant.pipeline import build_knowledge_base
 from assistant.server import create_api
-from conftest import FAKE, SHIPPED
+from conftest import FAKE, SHIPPED, served
 
 
 @pytest.fixture(scope="module")
@@ -94,28 +92,16 @@ def test_unknown_engine_and_openapi(client):
 
 
 def test_fifty_concurrent_searches_over_loopback(api):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(api, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 20
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
+    with served(api) as url:
         queries = ["JAK1 loss", "gut microbiome", "PTEN", "TGF-beta", "MDSC"] * 10
 
         def one(q):
-            return httpx.post(f"http://127.0.0.1:{port}/search", json={"query": q, "k": 5}, timeout=60)
+            return httpx.post(f"{url}/search", json={"query": q, "k": 5}, timeout=60)
 
         with ThreadPoolExecutor(max_workers=50) as pool:
             responses = list(pool.map(one, queries))
         assert [r.status_code for r in responses] == [200] * 50
         assert all(len(r.json()["hits"]) == 5 for r in responses)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def test_a_chunked_oversized_body_gets_413_without_being_read_in_full(api):
@@ -188,7 +174,6 @@ def test_several_workers_share_the_port_and_follow_new_versions(small_corpus, tm
     import json as json_module
     import os
     import signal
-    import socket
     import subprocess
     import sys
     import time

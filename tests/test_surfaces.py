@@ -4,14 +4,12 @@ OpenAI-compatible endpoint, MCP) gets the same citations, and one query searched
 
 import asyncio
 import json
-import os
-import sys
 
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
-from conftest import ROOT
+from test_mcp import payload, server_params
 
 from assistant import Answerer, Retriever, load_settings
 from assistant.cli import cli
@@ -24,25 +22,13 @@ QUERY = "JAK1 JAK2 loss of function"
 
 async def mcp_calls(index):
     from mcp import ClientSession
-    from mcp.client.stdio import StdioServerParameters, stdio_client
-    params = StdioServerParameters(command=sys.executable, args=["-m", "assistant", "mcp", "--index", str(index)],
-                                   env={**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}, cwd=str(ROOT))
-    async with stdio_client(params) as (read, write):
+    from mcp.client.stdio import stdio_client
+    async with stdio_client(server_params(index)) as (read, write):
         async with ClientSession(read, write) as session:
             await session.initialize()
             hits = await session.call_tool("search", {"query": QUERY, "k": 5})
             answer = await session.call_tool("ask", {"question": QUESTION})
             return hits, answer
-
-
-def value(result):
-    structured = getattr(result, "structured_content", getattr(result, "structuredContent", None))
-    if isinstance(structured, dict) and set(structured) == {"result"}:
-        return structured["result"]
-    if structured is not None:
-        return structured
-    values = [json.loads(c.text) for c in result.content]
-    return values[0] if len(values) == 1 else values
 
 
 def test_every_surface_gives_the_same_citations_and_the_same_papers(shipped_minilm_kb):
@@ -76,11 +62,11 @@ def test_every_surface_gives_the_same_citations_and_the_same_papers(shipped_mini
     def cited(shown: dict) -> list[str]:  # quoted citations, then related papers known by title
         return [c["id"] for c in shown["citations"]] + [r["id"] for r in shown["related"]]
 
-    answers = {"cli": cited(cli_answer), "http": cited(http_answer), "mcp": cited(value(mcp_answer)),
+    answers = {"cli": cited(cli_answer), "http": cited(http_answer), "mcp": cited(payload(mcp_answer)),
                "openai": [c["id"] for c in openai_answer["citations"]]}
     assert answers == {surface: library for surface in answers}
     searches = {"cli": [h["id"] for h in cli_hits], "http": [h["id"] for h in http_hits],
-                "mcp": [h["id"] for h in value(mcp_hits)],
+                "mcp": [h["id"] for h in payload(mcp_hits)],
                 "langchain": [d.metadata["id"] for d in langchain],
                 "llamaindex": [n.node.metadata["id"] for n in llamaindex]}
     assert searches == {surface: papers for surface in searches}

@@ -99,7 +99,8 @@ def test_updates_apply_as_deltas_with_the_results_of_a_full_rebuild(pubmed, tmp_
     assert sparse_agree >= 0.9  # BM25 statistics still count dead passages until compaction
 
     before = {mode: ranked(delta, mode) for mode in ("dense", "sparse")}
-    del kb, delta, reader  # nothing here holds the delta version any more: compaction may sweep it
+    del kb, delta  # nothing here holds the delta version any more, so compaction may sweep it
+    reader = None
     report = compact(index, encoder)
     compacted = Retriever.load(index)
     assert not compacted.kb.manifest.get("dead_records") and report.embedded == 0
