@@ -129,7 +129,6 @@ def build_sharded(records: Sequence[Record], index_dir: Path, encoder: Encoder, 
         save_dense_index(index, staging / "dense.faiss")
         del index
         FilterColumns(papers).save(staging / "filters")
-        embedded = sum(c["embedded"] for c in counts)
         manifest = {
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,
@@ -154,7 +153,7 @@ def build_sharded(records: Sequence[Record], index_dir: Path, encoder: Encoder, 
         version = publish(index_dir, staging, manifest)
     _sweep(index_dir, keep=version)
     cache.clear()
-    return BuildReport(index_dir, len(papers), total_passages, embedded, total_passages - embedded, False,
-                       encoder.name)
+    return BuildReport(index_dir, len(papers), total_passages, written.embedded, total_passages - written.embedded,
+                       False, encoder.name)
 
 
