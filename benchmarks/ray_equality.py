@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections import Counter
 import resource
 import sys
 import threading
@@ -106,8 +107,10 @@ def main() -> None:
     keys_b = [k for d in sorted((b / "shards").iterdir()) for k in Shard(d).passage_keys()]
     out["equality"] = {"shard_files": len(files), "files_differing": differ,
                        "passages": [len(keys_a), len(keys_b)],
+                       "same_keys_in_order": keys_a == keys_b,
                        "missing": len(set(keys_a) - set(keys_b)), "extra": len(set(keys_b) - set(keys_a)),
-                       "duplicates": len(keys_b) - len(set(keys_b))}
+                       "duplicated_by_ray": sum((Counter(keys_b) - Counter(keys_a)).values()),
+                       "texts_twice_in_corpus": len(keys_a) - len(set(keys_a))}
     (args.workdir / "result.json").write_text(json.dumps(out, indent=2))
     print(json.dumps(out, indent=2))
 

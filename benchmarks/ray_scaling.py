@@ -5,8 +5,9 @@ abstracts (``../shared/eval/scifact``; the shipped corpus repeated when it is mi
 to one core (``taskset``, one OpenVINO stream on one thread, as an actor runs), then through ``kb.ray_build.
 RayEmbedder`` on a ``ray.cluster_utils.Cluster`` whose two worker nodes have one CPU each, with one actor and with
 two. Reports word pieces per second once the actors are up (from the first batch back to the last), the per-core
-rate against the pinned process, the speed-up from 1 to 2 actors, Ray's own share of the CPU time (every process
-of the cluster other than the actors, over the run), and the cosine of each Ray vector to the in-process build's.
+rate against the pinned process, the speed-up from 1 to 2 actors, Ray's own share of the CPU time (its processes
+other than the actors: raylets, GCS, Ray Data's tasks and actors; the driver is not counted), and the cosine of
+each Ray vector to the in-process build's.
 
     .venv/bin/python benchmarks/ray_scaling.py --passages 3000
 """
@@ -18,6 +19,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -54,21 +56,50 @@ def pinned(n: int) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def cpu_times(match) -> float:
-    total = 0.0
-    for proc in psutil.process_iter(["cmdline"]):
-        try:
-            if match(" ".join(proc.info["cmdline"] or [])):
+class CpuMeter:
+    """CPU seconds each process used while the meter ran, sampled every 0.25 s (processes that end keep their
+    last sample): split into the embedding actors and everything else of Ray's."""
+
+    def __init__(self):
+        self.start = self._sample()
+        self.last: dict[int, tuple[float, str]] = {}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def _sample() -> dict[int, tuple[float, str]]:
+        found = {}
+        for proc in psutil.process_iter(["pid", "cmdline"]):
+            try:
                 t = proc.cpu_times()
-                total += t.user + t.system
-        except psutil.Error:
-            continue
-    return total
+                found[proc.info["pid"]] = (t.user + t.system, " ".join(proc.info["cmdline"] or []))
+            except psutil.Error:
+                continue
+        return found
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            self.last.update(self._sample())
+            time.sleep(0.25)
+
+    def split(self) -> tuple[float, float]:
+        self.stop.set()
+        self.thread.join()
+        actors = ray_own = 0.0
+        for pid, (cpu, title) in self.last.items():
+            used = cpu - self.start.get(pid, (0.0, ""))[0]
+            if "EmbedActor" in title:
+                actors += used
+            elif title.startswith("ray::") or any(n in title for n in ("raylet", "gcs_server", "ray/_private")):
+                ray_own += used
+        return actors, ray_own
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--passages", type=int, default=3000)
+    parser.add_argument("--passages", type=int, default=4000)
+    parser.add_argument("--batch", type=int, default=256, help="texts an actor embeds at a time")
     args = parser.parse_args()
     import ray
     from ray.cluster_utils import Cluster
@@ -92,24 +123,20 @@ def main() -> None:
         connect(cluster.address)
         for actors in (1, 2):
             embed = RayEmbedder(encoder.name, getattr(encoder, "precision", "auto"), "auto", encoder.dimension,
-                                actors=actors, batch_size=64)
-            embed.collect_rows = 64
+                                actors=actors, batch_size=args.batch)
+            embed.collect_rows = args.batch
             arrivals = []
 
             def spill(rows, vectors):  # when each batch comes back, and its word pieces
                 arrivals.append((time.perf_counter(), sum(counts[r] for r in rows)))
 
-            ray_before = cpu_times(lambda c: c.startswith("ray::") and "EmbedActor" not in c or "raylet" in c
-                                   or "gcs_server" in c)
-            actors_before = cpu_times(lambda c: "EmbedActor" in c)
+            meter = CpuMeter()
             started = time.perf_counter()
             vectors = embed(sample, spill)
             seconds = time.perf_counter() - started
             # steady state: from the first batch back (actors started, model loaded) to the last
             steady = sum(wp for _, wp in arrivals[1:]) / (arrivals[-1][0] - arrivals[0][0])
-            ray_cpu = cpu_times(lambda c: c.startswith("ray::") and "EmbedActor" not in c or "raylet" in c
-                                or "gcs_server" in c) - ray_before
-            actor_cpu = cpu_times(lambda c: "EmbedActor" in c) - actors_before
+            actor_cpu, ray_cpu = meter.split()
             rate = steady
             result[f"{actors}_actors"] = {"seconds_with_start": round(seconds, 1), "wp_per_s": round(rate),
                                           "per_core_vs_in_process": round(rate / actors / base, 3),

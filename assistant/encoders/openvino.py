@@ -90,7 +90,8 @@ class OpenVinoEncoder(ExportedEncoder):
             config["DYNAMIC_QUANTIZATION_GROUP_SIZE"] = str(GROUP_SIZE)
         threads = os.environ.get(THREADS_ENV, "").strip()
         if threads.isdigit() and int(threads) > 0 and not self.latency:  # a Ray actor's share of the machine
-            config.update({"INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": "1"})
+            # no pinning: every such process would pin its threads to the same first cores
+            config.update({"INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": "1", "ENABLE_CPU_PINNING": "NO"})
         if self.latency:  # OpenVINO compiles again over a damaged cache file (tested)
             config["CACHE_DIR"] = str(folder / "openvino-cache")
         compiled = openvino.Core().compile_model(str(graph), "CPU", config)
