@@ -21,7 +21,6 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .. import __version__
 from ..corpus.merge import merge_records
 from .dense_index import IVF_THRESHOLD, build_sharded_dense, save_dense_index
 from .embed_cache import EmbedCache
@@ -30,8 +29,8 @@ from ..errors import AssistantError
 from .filter_columns import FilterColumns
 from .passages import MAX_WORDS
 from .sparse import ANALYSER
-from .store import (FORMAT_NAME, BuildReport, KnowledgeBase, _encoded_alike, _previous_vectors, _sweep,
-                    _vector_problem, publish, staging_folder)
+from .store import (BuildReport, KnowledgeBase, _encoded_alike, _previous_vectors, _sweep, _vector_problem,
+                    manifest_head, publish, staging_folder)
 from ..types import Record
 from .shard_writer import LiveVectors, write_shards
 from .shards import Shard, ShardedVectors
@@ -130,15 +129,8 @@ def build_sharded(records: Sequence[Record], index_dir: Path, encoder: Encoder, 
         del index
         FilterColumns(papers).save(staging / "filters")
         manifest = {
-            "format": FORMAT_NAME,
-            "format_version": FORMAT_VERSION,
+            **manifest_head(encoder, FORMAT_VERSION),
             "layout": "sharded",
-            "package_version": __version__,
-            "model": encoder.name,
-            "dimension": dimension,
-            "precision": precision,
-            "encoder_backend": getattr(encoder, "backend", "other"),
-            "metric": "inner_product on unit vectors (cosine)",
             "vectors": "float16 re-rank store per shard",
             "dense_index": dense_info.to_dict(),
             "sparse": {"method": METHOD, "analyser": ANALYSER},

@@ -637,14 +637,7 @@ def build(records: Sequence[Record], index_dir: Path, encoder: Encoder, *, max_w
         save_dense_index(index, staging / "dense.faiss")
         sparse.save(staging / "sparse")
         manifest = {
-            "format": FORMAT_NAME,
-            "format_version": FORMAT_VERSION,
-            "package_version": __version__,
-            "model": encoder.name,
-            "dimension": dimension,
-            "precision": precision,
-            "encoder_backend": getattr(encoder, "backend", "other"),
-            "metric": "inner_product on unit vectors (cosine)",
+            **manifest_head(encoder, FORMAT_VERSION),
             "dense_index": dense_info.to_dict(),
             "sparse": {"method": "bm25s (lucene)", "analyser": ANALYSER},
             "records": len(papers),
@@ -659,6 +652,13 @@ def build(records: Sequence[Record], index_dir: Path, encoder: Encoder, *, max_w
     cache.clear()
     return BuildReport(index_dir, len(papers), len(passages), len(missing), len(passages) - len(missing), False,
                        encoder.name)
+
+
+def manifest_head(encoder: Encoder, format_version: int) -> dict:
+    """What every version's manifest says first: the format, the package, and the encoder its vectors came from."""
+    return {"format": FORMAT_NAME, "format_version": format_version, "package_version": __version__,
+            "model": encoder.name, "dimension": encoder.dimension, "precision": getattr(encoder, "precision", "fp32"),
+            "encoder_backend": getattr(encoder, "backend", "other"), "metric": "inner_product on unit vectors (cosine)"}
 
 
 @contextmanager
