@@ -119,6 +119,8 @@ def test_a_rebuild_links_unchanged_shards_and_embeds_only_changed_passages(tmp_p
     assert kb.find(papers[250].id).text.endswith("New.")
     assert (new / "shards" / "00002" / "records.arrow").is_file()
     assert build_sharded(changed, tmp_path / "kb", encoder, shard_records=100).unchanged
+    reordered = build_sharded(changed[::-1], tmp_path / "kb", encoder, shard_records=100)
+    assert reordered.unchanged and store.KnowledgeBase.live_version(tmp_path / "kb") == new  # no empty delta
 
 
 def test_unchanged_shards_are_hard_links_to_the_live_version(tmp_path):

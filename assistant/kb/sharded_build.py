@@ -91,6 +91,10 @@ def build_sharded(records: Sequence[Record], index_dir: Path, encoder: Encoder, 
             from . import delta
             live = KnowledgeBase.load(index_dir)
             change = delta.plan(papers, live)
+            if change is not None and not change.changed and not len(change.dead):  # the same papers, reordered
+                records_now, passages_now = len(live.records) - len(live.records.dead), len(live.passages) - (
+                    int(live.dead_passages.sum()) if live.dead_passages is not None else 0)
+                return BuildReport(index_dir, records_now, passages_now, 0, passages_now, True, encoder.name)
             if change is None:
                 del live
             else:
