@@ -49,6 +49,13 @@ def shard_digest(records: Sequence[Record], max_words: int, model: str, precisio
     return digest.hexdigest()
 
 
+def _up_to_date(index_dir: Path, manifest: dict, model: str) -> BuildReport:
+    """The report of a build that had nothing to do: the live version's papers and passages, dead ones left out."""
+    passages = manifest["passages"] - manifest.get("dead_passages", 0)
+    return BuildReport(index_dir, manifest["records"] - manifest.get("dead_records", 0), passages, 0, passages, True,
+                       model)
+
+
 def build_sharded(records: Sequence[Record], index_dir: Path, encoder: Encoder, *, max_words: int = MAX_WORDS,
                   progress: bool = False, on_stage: Callable[[str], None] | None = None,
                   ivf_threshold: int = IVF_THRESHOLD, embed: Callable | None = None,
@@ -76,9 +83,7 @@ def build_sharded(records: Sequence[Record], index_dir: Path, encoder: Encoder, 
     compacting = full and manifest and manifest.get("dead_records")
     if manifest and manifest.get("corpus_hash") == digest and _encoded_alike(manifest, encoder.name, precision) \
             and not compacting:
-        records_now = manifest["records"] - manifest.get("dead_records", 0)
-        passages_now = manifest["passages"] - manifest.get("dead_passages", 0)
-        return BuildReport(index_dir, records_now, passages_now, 0, passages_now, True, encoder.name)
+        return _up_to_date(index_dir, manifest, encoder.name)
     dimension, budget = encoder.dimension, token_budget_of(encoder)
     live_shards = {}
     if manifest and manifest.get("format_version") == FORMAT_VERSION and _encoded_alike(manifest, encoder.name,
@@ -92,9 +97,7 @@ def build_sharded(records: Sequence[Record], index_dir: Path, encoder: Encoder, 
             live = KnowledgeBase.load(index_dir)
             change = delta.plan(papers, live)
             if change is not None and not change.changed and not len(change.dead):  # the same papers, reordered
-                records_now, passages_now = len(live.records) - len(live.records.dead), len(live.passages) - (
-                    int(live.dead_passages.sum()) if live.dead_passages is not None else 0)
-                return BuildReport(index_dir, records_now, passages_now, 0, passages_now, True, encoder.name)
+                return _up_to_date(index_dir, manifest, encoder.name)
             if change is None:
                 del live
             else:
