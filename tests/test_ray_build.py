@@ -3,6 +3,7 @@ records, passages and byte-identical vectors (hashing encoder); newest versions 
 embeds only what it changed."""
 
 import shutil
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -13,6 +14,7 @@ from assistant.kb.ray_build import build_from_sources
 from assistant.kb.sources import newest_versions, parse_file
 from assistant.kb.synthetic import generate
 from assistant.kb.store import KnowledgeBase, passage_key
+from assistant.retriever import Retriever
 
 MODEL = "hash:256"
 
@@ -82,6 +84,21 @@ def test_the_ray_build_equals_the_in_process_build_byte_for_byte_even_when_an_ac
         from assistant.kb.ray_build import on_ray
         sharded, _ = build_from_sources([folder], tmp_path / "ray-sharded", model=MODEL, engine="ray",
                                         address=cluster.address, actors=2, layout="sharded")
+        # a sharded build of several shards: each shard split and analysed by a Ray task, not the driver
+        from ray.util.state import list_tasks
+
+        from assistant.encoders import get_encoder
+        from assistant.kb.ray_build import RayEmbedder
+        from assistant.kb.sharded_build import build_sharded
+        encoder = get_encoder(MODEL)
+        build_sharded(resolved.records, tmp_path / "ray-shards", encoder, shard_records=100,
+                      embed=RayEmbedder(encoder.name, "fp32", "auto", encoder.dimension, actors=2))
+        for _ in range(50):  # task events reach the state API a moment after the tasks end
+            prepared = {t.task_id: t.state for t in list_tasks(
+                address=cluster.address, filters=[("func_or_class_name", "=", "prepare_shard")])}
+            if prepared and set(prepared.values()) == {"FINISHED"}:
+                break
+            time.sleep(0.2)
         ingested = ingest(extra, index=tmp_path / "ray", embedder=on_ray(cluster.address))
         ingest(extra, index=tmp_path / "process")
         bad = corrupt_sources(tmp_path / "bad", layout)
@@ -108,6 +125,14 @@ def test_the_ray_build_equals_the_in_process_build_byte_for_byte_even_when_an_ac
     assert len(files) == 3 and sharded.passages == local.passages
     for name in [*files, "passage_record.npy", "filters/year.npy"]:
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    build_sharded(resolved.records, tmp_path / "process-shards", encoder, shard_records=100)
+    a, b = KnowledgeBase.live_version(tmp_path / "process-shards"), KnowledgeBase.live_version(tmp_path / "ray-shards")
+    files = sorted(p.relative_to(a) for p in (a / "shards").rglob("*") if p.is_file())
+    assert len(prepared) >= len(files) // 3 >= 5  # one task per shard (here and in the earlier sharded build)
+    assert set(prepared.values()) == {"FINISHED"}
+    for name in [*files, "passage_record.npy"]:
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    assert Retriever.load(tmp_path / "ray-shards").search("tumour", 5, mode="sparse")  # the BM25 side reads them
 
 
 def test_the_cli_builds_from_sources(pubmed, tmp_path):

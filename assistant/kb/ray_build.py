@@ -2,8 +2,9 @@
 
 Stages: parse each file (``sources.parse_file``; Ray tasks, one file each), resolve newest versions and deletions
 (``sources.newest_versions``, on the driver: cheap), split into passages and write the knowledge base
-(``store.build``, on the driver), and embed the passages that are not already embedded. Embedding is about 99% of a
-build; on Ray it runs in an actor pool of the project's own encoder (``EmbedActor``, each actor holding
+(``store.build``, on the driver; for a sharded one, each shard's split and BM25 analysis run as Ray tasks,
+``RayEmbedder.prepare_shards``, and the driver only writes), and embed the passages that are not already
+embedded. Embedding is about 99% of a build; on Ray it runs in an actor pool of the project's own encoder (``EmbedActor``, each actor holding
 ``cpus_per_actor`` CPUs), fed as Arrow blocks of (row, text) and written back by row, so a retried block (Ray's
 at-least-once execution) lands on the same rows and nothing is duplicated or lost; every row is checked before the
 version is written. Only the stages differ: with the same records and the hashing encoder, both builds write
@@ -14,8 +15,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import deque
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -89,6 +91,24 @@ class RayEmbedder:
         self.embedded = 0
         self.actor = actor
         self.collect_rows = 4096  # rows taken back (and spilled) at a time
+        self.prepare_window = 0  # shards prepared ahead of the writer (0: twice the cluster's CPUs)
+
+    def prepare_shards(self, chunks: Sequence[Sequence], max_words: int, budget) -> Iterator:
+        """``shard_writer.prepare_shard`` for each chunk as a Ray task (retried where a worker dies), yielded in
+        order; at most ``window`` run ahead of the writer, so the driver holds a bounded number of shards."""
+        import ray
+
+        from .shard_writer import prepare_shard
+        task = ray.remote(num_cpus=1, max_retries=3)(prepare_shard)
+        budget_ref = ray.put(budget)  # the tokenizer travels once, not once per shard
+        window = self.prepare_window or max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
+        running: deque = deque()
+        for chunk in chunks:
+            running.append(task.remote(list(chunk), max_words, budget_ref))
+            if len(running) >= window:
+                yield ray.get(running.popleft())
+        while running:
+            yield ray.get(running.popleft())
 
     def __call__(self, texts: list[str], spill=None) -> np.ndarray:
         import pyarrow as pa

@@ -1,5 +1,6 @@
 """The shard-writing stage shared by a full sharded build (``sharded_build``) and an update applied as a delta
-(``delta``): split each shard's papers into passages, index them for BM25, and write the shard, its vectors found
+(``delta``): split each shard's papers into passages and analyse them (``prepare_shard``: in this process, or as
+Ray tasks a window ahead of the writer), index them for BM25, and write the shard, its vectors found
 (the build's spill cache, the live version's shards, by passage key) or embedded in groups of about
 ``embed_group`` texts, in this process or through ``embed`` (a Ray actor pool). A shard whose digest the live
 version already holds is hard-linked instead.
@@ -11,7 +12,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -22,7 +23,7 @@ from .sparse import sparse_texts
 from .store import _embed_spilling, passage_key
 from ..types import Passage, Record
 from .shards import FILES, Shard, write_shard
-from .tantivy_sparse import TantivyWriter, index_passages
+from .tantivy_sparse import TantivyWriter, index_passages, joined_tokens
 
 
 class LiveVectors:
@@ -53,6 +54,27 @@ def link_shard(source: Path, target: Path) -> None:
 
 
 @dataclass
+class PreparedShard:
+    """A shard's papers made ready to write: passages, their keys and their BM25 tokens (``joined_tokens``)."""
+
+    passages: list[Passage]
+    keys: list[str]
+    joined: list[str]
+
+
+def prepare_shard(chunk: Sequence[Record], max_words: int, budget) -> PreparedShard:
+    """Split one shard's papers into passages and analyse them for BM25: the build's CPU work besides embedding,
+    the same wherever it runs."""
+    passages = split_records(chunk, max_words, budget)
+    return PreparedShard(passages, [passage_key(p) for p in passages], joined_tokens(sparse_texts(chunk, passages)))
+
+
+def prepare_in_process(chunks: Iterable[Sequence[Record]], max_words: int, budget) -> Iterator[PreparedShard]:
+    for chunk in chunks:
+        yield prepare_shard(chunk, max_words, budget)
+
+
+@dataclass
 class Written:
     """What ``write_shards`` wrote: per shard ``{name, records, passages, digest, embedded}``, and the record row
     of each passage (global rows, from ``record_first``)."""
@@ -74,18 +96,20 @@ def write_shards(chunks: Sequence[Sequence[Record]], digests: Sequence[str], fol
                  live_shards: dict[str, Path] | None = None, embed: Callable | None = None,
                  embed_group: int = 131_072, progress: bool = False, say=lambda message: None,
                  first_number: int = 0, record_first: int = 0, passage_first: int = 0) -> Written:
-    """Write each chunk of papers as shard ``first_number + i`` under ``folder`` (see the module's docstring)."""
+    """Write each chunk of papers as shard ``first_number + i`` under ``folder`` (see the module's docstring).
+    Shards are prepared (``prepare_shard``) by ``embed.prepare_shards`` where the embedder has one (Ray tasks),
+    else here."""
     dimension = encoder.dimension
     live_shards = live_shards or {}
     written = Written()
     passage_record: list[np.ndarray] = []
-    pending: list[tuple[dict, Sequence[Record], list[Passage], list[str], dict[int, np.ndarray]]] = []
+    pending: list[tuple[dict, Sequence[Record], list[Passage], list[str], dict[int, np.ndarray], list[str]]] = []
     waiting = 0
 
     def flush() -> None:
         nonlocal waiting
         texts, where = [], []
-        for n, (_, _, passages, _, found) in enumerate(pending):
+        for n, (_, _, passages, _, found, _) in enumerate(pending):
             for i, passage in enumerate(passages):
                 if i not in found:
                     texts.append(passage.text)
@@ -102,20 +126,21 @@ def write_shards(chunks: Sequence[Sequence[Record]], digests: Sequence[str], fol
                                      f"({dimension},)")
             for (n, i), vector in zip(where, fresh):
                 pending[n][4][i] = vector
-        for count, chunk, passages, keys, found in pending:
+        for count, chunk, passages, keys, found, joined in pending:
             vectors = np.vstack([found[i] for i in range(len(passages))]) if passages else \
                 np.zeros((0, dimension), np.float32)
-            write_shard(folder / count["name"], chunk, passages, keys, vectors)
+            write_shard(folder / count["name"], chunk, passages, keys, vectors, joined)
         pending.clear()
         waiting = 0
 
-    for number, (chunk, digest) in enumerate(zip(chunks, digests), start=first_number):
-        passages = split_records(chunk, max_words, budget)
-        keys = [passage_key(p) for p in passages]
+    prepare = getattr(embed, "prepare_shards", None) or prepare_in_process
+    prepared = prepare(chunks, max_words, budget)
+    for number, (chunk, digest, ready) in enumerate(zip(chunks, digests, prepared), start=first_number):
+        passages, keys, joined = ready.passages, ready.keys, ready.joined
         count = {"name": f"{number:05d}", "records": len(chunk), "passages": len(passages), "digest": digest,
                  "embedded": 0}
         written.counts.append(count)
-        index_passages(sparse, passage_first, chunk, passages, sparse_texts(chunk, passages))
+        index_passages(sparse, passage_first, chunk, passages, joined)
         rows = {r.id: i for i, r in enumerate(chunk)}
         passage_record.append(np.fromiter((record_first + rows[p.record_id] for p in passages), np.int64,
                                           len(passages)))
@@ -132,7 +157,7 @@ def write_shards(chunks: Sequence[Sequence[Record]], digests: Sequence[str], fol
             if vector is not None:
                 found[i] = vector
         count["embedded"] = len(passages) - len(found)
-        pending.append((count, chunk, passages, keys, found))
+        pending.append((count, chunk, passages, keys, found, joined))
         waiting += count["embedded"]
         if waiting >= embed_group:
             flush()

@@ -33,7 +33,7 @@ from .store import (BuildReport, KnowledgeBase, _encoded_alike, _previous_vector
                     manifest_head, publish, staging_folder)
 from ..types import Record
 from .shard_writer import LiveVectors, write_shards
-from .shards import Shard, ShardedVectors
+from .shards import SHARD_FORMAT, Shard, ShardedVectors
 from .tantivy_sparse import METHOD, TantivyWriter
 
 FORMAT_VERSION = 3
@@ -42,7 +42,8 @@ EMBED_GROUP = 131_072  # passages embedded together: big enough to keep an actor
 
 
 def shard_digest(records: Sequence[Record], max_words: int, model: str, precision: str) -> str:
-    digest = hashlib.sha256(f"{FORMAT_VERSION}|{max_words}|fit|subjects|{ANALYSER}|{model}|{precision}|".encode())
+    settings = f"{FORMAT_VERSION}|{SHARD_FORMAT}|{max_words}|fit|subjects|{ANALYSER}|{model}|{precision}|"
+    digest = hashlib.sha256(settings.encode())
     for record in records:
         digest.update(json.dumps(record.to_dict(), sort_keys=True, ensure_ascii=False).encode("utf-8"))
         digest.update(b"\n")
@@ -91,7 +92,9 @@ def build_sharded(records: Sequence[Record], index_dir: Path, encoder: Encoder, 
         live_shards = {s["digest"]: live_version / "shards" / s["name"] for s in manifest["shards"]}
         same_settings = (manifest.get("passage_max_words") == max_words
                          and manifest.get("passage_max_tokens") == (budget.limit if budget else None)
-                         and manifest.get("sparse", {}).get("analyser") == ANALYSER)
+                         and manifest.get("sparse", {}).get("analyser") == ANALYSER
+                         and manifest.get("sparse", {}).get("method") == METHOD
+                         and manifest.get("shard_format") == SHARD_FORMAT)
         if same_settings and not full:
             from . import delta
             live = KnowledgeBase.load(index_dir)
@@ -138,6 +141,7 @@ def build_sharded(records: Sequence[Record], index_dir: Path, encoder: Encoder, 
         manifest = {
             **manifest_head(encoder, FORMAT_VERSION),
             "layout": "sharded",
+            "shard_format": SHARD_FORMAT,
             "vectors": "float16 re-rank store per shard",
             "dense_index": dense_info.to_dict(),
             "sparse": {"method": METHOD, "analyser": ANALYSER},

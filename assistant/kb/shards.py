@@ -1,7 +1,8 @@
 """Format 3 storage: a knowledge base as shards that are memory-mapped, with objects made only for what is read.
 
 Each shard folder holds ``records.arrow`` (id, PMID, DOI and the record as JSON), ``passages.arrow`` (one column per
-``Passage`` field, the record as a row number inside the shard, and the passage key) and ``vectors.f16.npy`` (the
+``Passage`` field, the record as a row number inside the shard, the passage key, and the tokens BM25 indexed with
+their count, which the sparse side re-scores its candidates from) and ``vectors.f16.npy`` (the
 float16 re-rank store: float16 kept the same top-10 as float32 for 200 of 200 test queries, issue 20). The files
 are Arrow IPC, which ``pyarrow.memory_map`` opens without reading: a million-passage knowledge base opens in
 milliseconds, and a ``Record`` or ``Passage`` object exists only for a row someone asks for. Shard files say
@@ -24,6 +25,7 @@ import numpy as np
 
 from ..types import Passage, Record
 
+SHARD_FORMAT = 2  # what a shard's files hold (2: BM25 tokens too); a build rewrites shards of another, never links
 RECORDS, PASSAGES, VECTORS = "records.arrow", "passages.arrow", "vectors.f16.npy"
 FILES = (RECORDS, PASSAGES, VECTORS)
 
@@ -50,8 +52,9 @@ def _write_table(path: Path, table) -> None:
 
 
 def write_shard(folder: Path, records: Sequence[Record], passages: Sequence[Passage], keys: Sequence[str],
-                vectors: np.ndarray) -> None:
-    """Write one shard; ``passages`` belong to ``records`` and come in record order."""
+                vectors: np.ndarray, sparse_tokens: Sequence[str]) -> None:
+    """Write one shard; ``passages`` belong to ``records`` and come in record order; ``sparse_tokens`` are each
+    passage's analysed tokens joined by spaces, as the BM25 side indexed them."""
     pa = _pa()
     folder.mkdir(parents=True)
     row_of = {r.id: i for i, r in enumerate(records)}
@@ -73,8 +76,21 @@ def write_shard(folder: Path, records: Sequence[Record], passages: Sequence[Pass
         "section": pa.array([p.section for p in passages], pa.string()),
         "page": pa.array([p.page for p in passages], pa.int32()),
         "key": pa.array(list(keys), pa.string()),
+        "tokens": pa.array([wrapped(t) for t in sparse_tokens], pa.large_string()),
+        "token_count": pa.array([token_count(t) for t in sparse_tokens], pa.int32()),
     }))
     np.save(folder / VECTORS, np.asarray(vectors, dtype=np.float16))
+
+
+def wrapped(joined: str) -> str:
+    """Tokens as a shard keeps them, each between its own two spaces (`` a  b ``): ``" a "`` then occurs once per
+    occurrence of ``a``, even across passages laid end to end, so term counts are byte searches."""
+    return f" {joined.replace(' ', '  ')} " if joined else ""
+
+
+def token_count(joined: str) -> int:
+    """A passage's length for BM25, as bm25s counts it (a passage without tokens is indexed as one empty token)."""
+    return max(1, joined.count(" ") + 1) if joined else 1
 
 
 def _random_access(array: np.ndarray) -> np.ndarray:
@@ -130,6 +146,20 @@ class Shard:
 
     def passage_keys(self) -> list[str]:
         return self.passages.column("key").to_pylist()
+
+    @property
+    def has_tokens(self) -> bool:
+        return "tokens" in self.passages.column_names
+
+    def sparse_tokens(self, rows: np.ndarray):
+        """``(wrapped tokens as an Arrow string array, token counts)`` of passages by row in the shard."""
+        table = self.passages
+        return (table.column("tokens").chunk(0).take(rows),
+                table.column("token_count").chunk(0).take(rows).to_numpy())
+
+    def token_counts(self) -> np.ndarray:
+        column = self.passages.column("token_count")
+        return column.chunk(0).to_numpy() if column.num_chunks else np.zeros(0, np.int32)
 
 
 class _ShardedRows(Sequence):
@@ -221,6 +251,46 @@ class ShardedPassages(_ShardedRows):
     def keys(self) -> Iterator[str]:
         for shard in self.shards:
             yield from shard.passage_keys()
+
+    @property
+    def has_tokens(self) -> bool:
+        """Whether every shard keeps its passages' BM25 tokens (shards written before they did do not)."""
+        return all(shard.has_tokens for shard in self.shards)
+
+    def sparse_tokens(self, rows: np.ndarray) -> tuple[bytes, np.ndarray, np.ndarray]:
+        """The BM25 tokens of passages by global row, for counting terms without a Python string per passage:
+        ``(data, starts, lengths)``: the passages' tokens as ``wrapped`` keeps them, laid end to end in the order
+        of ``rows``, where each passage's bytes start, and its token count."""
+        pa = _pa()
+        rows = np.asarray(rows, np.int64)
+        which = np.searchsorted(self.offsets, rows, side="right") - 1
+        parts, counts, positions = [], [], []
+        for shard in np.unique(which):
+            at = np.flatnonzero(which == shard)
+            tokens, count = self.shards[shard].sparse_tokens(rows[at] - self.offsets[shard])
+            parts.append(tokens)
+            counts.append(count)
+            positions.append(at)
+        if not parts:
+            return b"", np.zeros(1, np.int64), np.zeros(0, np.int64)
+        order = np.empty(len(rows), np.int64)
+        order[np.concatenate(positions)] = np.arange(len(rows))
+        tokens = pa.concat_arrays(parts).take(pa.array(order))
+        _, offsets, data = tokens.buffers()
+        starts = np.frombuffer(offsets, np.int64)[tokens.offset:tokens.offset + len(tokens) + 1]
+        data = data.to_pybytes()[starts[0]:starts[-1]] if data is not None else b""
+        return data, starts - starts[0], np.concatenate(counts)[order].astype(np.int64)
+
+    def mean_token_count(self) -> float:
+        """BM25's average passage length over the live passages (what a full rebuild would index)."""
+        total = live = 0
+        for shard, first in zip(self.shards, self.offsets):
+            counts = shard.token_counts()
+            if self.dead is not None:
+                counts = counts[~self.dead[int(first):int(first) + len(counts)]]
+            total += int(counts.sum(dtype=np.int64))
+            live += len(counts)
+        return total / live if live else 1.0
 
 
 class ShardedVectors:

@@ -196,7 +196,9 @@ class KnowledgeBase:
     def sparse(self):
         if self._sparse is None:
             try:
-                self._sparse = _sparse_class(self.manifest).load(self.path / "sparse")
+                cls = _sparse_class(self.manifest)
+                self._sparse = cls.load(self.path / "sparse", self.passages) if self.sharded else \
+                    cls.load(self.path / "sparse")
             except Exception as exc:  # noqa: BLE001  (bm25s raises whatever numpy/json raise on a damaged file)
                 raise IndexMismatchError(f"the BM25 index of {self.path} is damaged ({type(exc).__name__}); "
                                          f"{_repair_hint(self.path.parent)}") from None
