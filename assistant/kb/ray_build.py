@@ -3,12 +3,12 @@
 Stages: parse each file (``sources.parse_file``; Ray tasks, one file each), resolve newest versions and deletions
 (``sources.newest_versions``, on the driver: cheap), split into passages and write the knowledge base
 (``store.build``, on the driver; for a sharded one, each shard's split and BM25 analysis run as Ray tasks,
-``RayEmbedder.prepare_shards``, and the driver only writes), and embed the passages that are not already
-embedded. Embedding is about 99% of a build; on Ray it runs in an actor pool of the project's own encoder (``EmbedActor``, each actor holding
-``cpus_per_actor`` CPUs), fed as Arrow blocks of (row, text) and written back by row, so a retried block (Ray's
-at-least-once execution) lands on the same rows and nothing is duplicated or lost; every row is checked before the
-version is written. Only the stages differ: with the same records and the hashing encoder, both builds write
-byte-identical files (``tests/test_ray_build.py``).
+``RayEmbedder.prepare_shards``, and the driver only writes), and embed the passages that are not already embedded.
+Embedding is about 99% of a build; on Ray it runs in an actor pool of the project's own encoder (``EmbedActor``,
+each actor holding ``cpus_per_actor`` CPUs), fed as Arrow blocks of (row, text) and written back by row, so a
+retried block (Ray's at-least-once execution) lands on the same rows and nothing is duplicated or lost; every row is
+checked before the version is written. Only the stages differ: with the same records and the hashing encoder, both
+builds write byte-identical files (``tests/test_ray_build.py``).
 """
 
 from __future__ import annotations

@@ -1,13 +1,13 @@
 """Format 3 storage: a knowledge base as shards that are memory-mapped, with objects made only for what is read.
 
 Each shard folder holds ``records.arrow`` (id, PMID, DOI and the record as JSON), ``passages.arrow`` (one column per
-``Passage`` field, the record as a row number inside the shard, the passage key, and the tokens BM25 indexed with
-their count, which the sparse side re-scores its candidates from) and ``vectors.f16.npy`` (the
-float16 re-rank store: float16 kept the same top-10 as float32 for 200 of 200 test queries, issue 20). The files
-are Arrow IPC, which ``pyarrow.memory_map`` opens without reading: a million-passage knowledge base opens in
-milliseconds, and a ``Record`` or ``Passage`` object exists only for a row someone asks for. Shard files say
-nothing about their place in the knowledge base (record rows are local), so a shard whose content did not change
-is hard-linked into the next version unchanged.
+``Passage`` field, the record as a row number inside the shard, the passage key, and how many tokens BM25 indexed),
+``tokens.bin`` with ``tokens.offsets.npy`` (those tokens, from which the sparse side re-scores its candidates) and
+``vectors.f16.npy`` (the float16 re-rank store: float16 kept the same top-10 as float32 for 200 of 200 test queries,
+issue 20). The tables are Arrow IPC, which ``pyarrow.memory_map`` opens without reading: a million-passage knowledge
+base opens in milliseconds, and a ``Record`` or ``Passage`` object exists only for a row someone asks for. Shard
+files say nothing about their place in the knowledge base (record rows are local), so a shard whose content did not
+change is hard-linked into the next version unchanged.
 
 ``ShardedRecords``, ``ShardedPassages`` and ``ShardedVectors`` give a version's shards the interface of the lists
 and the array a single-file version loads (``store.KnowledgeBase``), with global row numbers.
@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import mmap
+import os
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -25,9 +26,10 @@ import numpy as np
 
 from ..types import Passage, Record
 
-SHARD_FORMAT = 2  # what a shard's files hold (2: BM25 tokens too); a build rewrites shards of another, never links
+SHARD_FORMAT = 3  # what a shard's files hold (3: BM25 tokens too); a build rewrites shards of another, never links
 RECORDS, PASSAGES, VECTORS = "records.arrow", "passages.arrow", "vectors.f16.npy"
-FILES = (RECORDS, PASSAGES, VECTORS)
+TOKENS, TOKEN_OFFSETS = "tokens.bin", "tokens.offsets.npy"
+FILES = (RECORDS, PASSAGES, VECTORS, TOKENS, TOKEN_OFFSETS)
 
 
 def _pa():
@@ -76,9 +78,14 @@ def write_shard(folder: Path, records: Sequence[Record], passages: Sequence[Pass
         "section": pa.array([p.section for p in passages], pa.string()),
         "page": pa.array([p.page for p in passages], pa.int32()),
         "key": pa.array(list(keys), pa.string()),
-        "tokens": pa.array([wrapped(t) for t in sparse_tokens], pa.large_string()),
         "token_count": pa.array([token_count(t) for t in sparse_tokens], pa.int32()),
     }))
+    pieces = [wrapped(t).encode("utf-8") for t in sparse_tokens]
+    (folder / TOKENS).write_bytes(b"".join(pieces))
+    ends = np.cumsum([len(p) for p in pieces], dtype=np.int64)
+    counts = [token_count(t) for t in sparse_tokens]
+    np.save(folder / TOKEN_OFFSETS, np.column_stack([ends - [len(p) for p in pieces], ends, counts])
+            .astype(np.int64).reshape(-1, 3))  # per passage: start, end, token count
     np.save(folder / VECTORS, np.asarray(vectors, dtype=np.float16))
 
 
@@ -107,6 +114,8 @@ def _open_table(path: Path):
     pa = _pa()
     with path.open("rb") as handle:
         mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    if hasattr(mmap, "MADV_RANDOM"):
+        mapped.madvise(mmap.MADV_RANDOM)  # rows are read at random (see ``_random_access``)
     return pa.ipc.open_file(pa.py_buffer(mapped)).read_all(), mapped
 
 
@@ -121,6 +130,7 @@ class Shard:
         self._maps = [records_map, passages_map, getattr(self.vectors, "_mmap", None)]
         self._record_json = self.records.column("json").chunk(0) if self.records.num_rows else None
         self._record_ids = self.records.column("id").chunk(0) if self.records.num_rows else None
+        self._token_offsets = None
 
     def trim(self) -> None:
         """Unmap the pages this process has touched. They stay in the page cache, shared by every process, and
@@ -149,13 +159,21 @@ class Shard:
 
     @property
     def has_tokens(self) -> bool:
-        return "tokens" in self.passages.column_names
+        return (self.folder / TOKENS).is_file() and "token_count" in self.passages.column_names
 
-    def sparse_tokens(self, rows: np.ndarray):
-        """``(wrapped tokens as an Arrow string array, token counts)`` of passages by row in the shard."""
-        table = self.passages
-        return (table.column("tokens").chunk(0).take(rows),
-                table.column("token_count").chunk(0).take(rows).to_numpy())
+    def sparse_tokens(self, rows: np.ndarray) -> tuple[list[bytes], np.ndarray]:
+        """The ``wrapped`` tokens of passages by row in the shard, and their token counts. Read with ``pread``,
+        not mapped: a search reads a few hundred scattered passages, and faulting their pages in after each
+        ``trim`` cost more than the re-scoring itself (5 ms a search at a million passages). The offsets (24 bytes
+        a passage) stay mapped."""
+        if self._token_offsets is None:
+            self._token_offsets = np.load(self.folder / TOKEN_OFFSETS, mmap_mode="r")
+        where = np.asarray(self._token_offsets[rows])
+        fd = os.open(self.folder / TOKENS, os.O_RDONLY)
+        try:
+            return [os.pread(fd, end - start, start) for start, end in where[:, :2].tolist()], where[:, 2]
+        finally:
+            os.close(fd)
 
     def token_counts(self) -> np.ndarray:
         column = self.passages.column("token_count")
@@ -260,26 +278,18 @@ class ShardedPassages(_ShardedRows):
     def sparse_tokens(self, rows: np.ndarray) -> tuple[bytes, np.ndarray, np.ndarray]:
         """The BM25 tokens of passages by global row, for counting terms without a Python string per passage:
         ``(data, starts, lengths)``: the passages' tokens as ``wrapped`` keeps them, laid end to end in the order
-        of ``rows``, where each passage's bytes start, and its token count."""
-        pa = _pa()
+        of ``rows``, where each passage's bytes start (one more than rows), and its token count."""
         rows = np.asarray(rows, np.int64)
+        pieces: list[bytes] = [b""] * len(rows)
+        lengths = np.ones(len(rows), np.int64)
         which = np.searchsorted(self.offsets, rows, side="right") - 1
-        parts, counts, positions = [], [], []
         for shard in np.unique(which):
             at = np.flatnonzero(which == shard)
-            tokens, count = self.shards[shard].sparse_tokens(rows[at] - self.offsets[shard])
-            parts.append(tokens)
-            counts.append(count)
-            positions.append(at)
-        if not parts:
-            return b"", np.zeros(1, np.int64), np.zeros(0, np.int64)
-        order = np.empty(len(rows), np.int64)
-        order[np.concatenate(positions)] = np.arange(len(rows))
-        tokens = pa.concat_arrays(parts).take(pa.array(order))
-        _, offsets, data = tokens.buffers()
-        starts = np.frombuffer(offsets, np.int64)[tokens.offset:tokens.offset + len(tokens) + 1]
-        data = data.to_pybytes()[starts[0]:starts[-1]] if data is not None else b""
-        return data, starts - starts[0], np.concatenate(counts)[order].astype(np.int64)
+            found, lengths[at] = self.shards[shard].sparse_tokens(rows[at] - self.offsets[shard])
+            for i, piece in zip(at.tolist(), found):
+                pieces[i] = piece
+        sizes = np.fromiter(map(len, pieces), np.int64, len(pieces))
+        return b"".join(pieces), np.concatenate([[0], np.cumsum(sizes)]), lengths
 
     def mean_token_count(self) -> float:
         """BM25's average passage length over the live passages (what a full rebuild would index)."""
