@@ -76,6 +76,9 @@ def cli():
                                               "started with `ray start`).")
 @click.option("--actors", type=click.IntRange(1), default=2, show_default=True,
               help="Embedding actors on Ray, one encoder each.")
+@click.option("--gpus-per-actor", type=click.FloatRange(0), default=0, show_default=True,
+              help="GPUs each embedding actor holds on Ray (1: one GPU each, running the torch encoder; "
+                   "with --precision fp32 or bf16).")
 @click.option("--strict", is_flag=True, help="Stop at the first bad record instead of reporting it.")
 @click.option("--layout", type=click.Choice(["single", "sharded"]), default=None,
               help="single: one set of files, read into memory (topic corpora); sharded: memory-mapped shards with "
@@ -84,7 +87,7 @@ def cli():
 @index_option
 @precision_option
 @model_option
-def build(corpus, sources, build_engine, address, actors, strict, layout, index, precision, model):
+def build(corpus, sources, build_engine, address, actors, gpus_per_actor, strict, layout, index, precision, model):
     """Build (or update) a knowledge base from a corpus; unchanged passages are not re-embedded.
 
     \b
@@ -102,7 +105,8 @@ def build(corpus, sources, build_engine, address, actors, strict, layout, index,
             raise AssistantError("--engine ray builds from --sources (files or folders of any supported format)")
         report, resolved = build_from_sources(sources, settings.index_dir, settings=settings, engine=build_engine,
                                               address=address, actors=actors, strict=strict, layout=layout,
-                                              progress=sys.stderr.isatty(), on_stage=say)
+                                              progress=sys.stderr.isatty(), on_stage=say,
+                                              gpus_per_actor=gpus_per_actor)
         for line in resolved.rejected[:30]:
             echo(f"rejected: {line}", err=True)
     else:
@@ -230,9 +234,11 @@ def ask(question, as_json, k, min_score, engine, llm, stream, index, model):
               show_default=True, help="Embed the new passages in this process, or on a Ray cluster.")
 @click.option("--address", default=None, help="Ray cluster to join with --engine ray (default: a local one).")
 @click.option("--actors", type=click.IntRange(1), default=2, show_default=True, help="Embedding actors on Ray.")
+@click.option("--gpus-per-actor", type=click.FloatRange(0), default=0, show_default=True,
+              help="GPUs each embedding actor holds on Ray (runs the torch encoder on it).")
 @index_option
 @model_option
-def ingest(paths, fmt, strict, build_engine, address, actors, index, model):
+def ingest(paths, fmt, strict, build_engine, address, actors, gpus_per_actor, index, model):
     """Add files or folders of literature to a knowledge base.
 
     Reads PubMed XML (EFetch exports, baseline and update files, whose DeleteCitation entries remove records),
@@ -252,7 +258,7 @@ def ingest(paths, fmt, strict, build_engine, address, actors, index, model):
     embedder = None
     if build_engine == "ray":
         from .kb.ray_build import on_ray
-        embedder = on_ray(address, actors, backend=settings.document_encoder)
+        embedder = on_ray(address, actors, backend=settings.document_encoder, gpus_per_actor=gpus_per_actor)
     report = run_ingest(paths, fmt=fmt, strict=strict, settings=settings, progress=sys.stderr.isatty(),
                         embedder=embedder)
     _print_report(report)

@@ -276,3 +276,41 @@ def test_a_worker_node_removed_mid_build_loses_no_passage(pubmed, tmp_path):
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
     keys = [passage_key(p) for p in KnowledgeBase.load(tmp_path / "ray").passages]
     assert len(keys) == len(set(keys)) == remote.passages
+
+
+def test_gpu_actors_hold_a_gpu_each_and_write_what_the_cpu_build_writes(pubmed, tmp_path):
+    """A node that declares a GPU: each embedding actor is scheduled with one and builds its encoder through
+    ``gpu_encoder`` (here the hashing encoder, as this machine has no CUDA); the knowledge base is byte-identical to
+    the in-process build's. int8, which the torch encoder lacks, is refused in one line."""
+    ray = pytest.importorskip("ray")
+    from ray.cluster_utils import Cluster
+
+    from assistant.encoders import get_encoder
+    from assistant.kb.ray_build import EmbedActor, RayEmbedder
+    seen = tmp_path / "gpus"
+    seen.mkdir()
+
+    class OnFakeGpu(EmbedActor):
+        def gpu_encoder(self, model, precision):
+            import os
+            (seen / str(os.getpid())).write_text(",".join(map(str, ray.get_runtime_context().get_accelerator_ids()
+                                                               ["GPU"])))
+            return get_encoder(model)
+
+    folder, _ = pubmed
+    local, _ = build_from_sources([folder], tmp_path / "process", model=MODEL)
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "object_store_memory": 150 * 2 ** 20})
+    try:
+        cluster.add_node(num_cpus=2, num_gpus=2, object_store_memory=150 * 2 ** 20)
+        remote, _ = build_from_sources([folder], tmp_path / "ray", model=MODEL, engine="ray",
+                                       address=cluster.address, actors=2, gpus_per_actor=1, actor=OnFakeGpu)
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+    assert sorted(p.read_text() for p in seen.iterdir()) == ["0", "1"]  # two actors, one GPU each
+    a, b = KnowledgeBase.live_version(tmp_path / "process"), KnowledgeBase.live_version(tmp_path / "ray")
+    for name in ("records.jsonl", "passages.jsonl", "vectors.npy"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    assert remote.passages == local.passages
+    with pytest.raises(AssistantError, match="^GPU actors run the torch encoder.*--precision fp32"):
+        RayEmbedder("all-MiniLM-L6-v2", "int8", "auto", 384, gpus_per_actor=1)

@@ -62,7 +62,9 @@ def parse_on_ray(files: Sequence[Path], strict: bool = False) -> list[FileResult
 
 
 class EmbedActor:
-    """One encoder per actor, loaded once; embeds a block of ``{"row", "text"}`` into ``{"row", "vector"}``."""
+    """One encoder per actor, loaded once; embeds a block of ``{"row", "text"}`` into ``{"row", "vector"}``. An
+    actor Ray gave a GPU runs the torch encoder on it (``gpu_encoder``); the others run ``get_encoder``'s on their
+    own cores."""
 
     def __init__(self, model: str, precision: str, backend: str):
         import os
@@ -71,9 +73,19 @@ class EmbedActor:
 
         from ..encoders import get_encoder
         from ..encoders.openvino import THREADS_ENV
-        cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
-        os.environ[THREADS_ENV] = str(max(1, int(cpus)))  # its own cores, one OpenVINO stream (not every core)
-        self.encoder = get_encoder(model, precision, backend)
+        context = ray.get_runtime_context()
+        gpus = context.get_accelerator_ids().get("GPU") or []
+        if gpus:
+            self.encoder = self.gpu_encoder(model, precision)
+        else:
+            cpus = context.get_assigned_resources().get("CPU", 1)
+            os.environ[THREADS_ENV] = str(max(1, int(cpus)))  # its own cores, one OpenVINO stream (not every core)
+            self.encoder = get_encoder(model, precision, backend)
+
+    def gpu_encoder(self, model: str, precision: str):
+        """The torch encoder on the GPU Ray assigned (``CUDA_VISIBLE_DEVICES`` names only that one)."""
+        from ..encoders import SentenceTransformerEncoder
+        return SentenceTransformerEncoder(model, batch_size=256, device="cuda", precision=precision)
 
     def __call__(self, batch: dict) -> dict:
         vectors = self.encoder.encode_batch([str(t) for t in batch["text"]])
@@ -85,9 +97,14 @@ class RayEmbedder:
     arriving batch handed to ``spill``. ``actor`` may be a subclass of ``EmbedActor`` (the fault tests use one)."""
 
     def __init__(self, model: str, precision: str, backend: str, dimension: int, actors: int = 2,
-                 cpus_per_actor: float = 1, batch_size: int = 256, actor: type = EmbedActor):
+                 cpus_per_actor: float = 1, batch_size: int = 256, actor: type = EmbedActor,
+                 gpus_per_actor: float = 0):
+        if gpus_per_actor and precision == "int8":
+            raise AssistantError("GPU actors run the torch encoder, which has no int8; build with --precision fp32 "
+                                 "or bf16")
         self.model, self.precision, self.backend = model, precision, backend
         self.dimension, self.actors, self.cpus, self.batch_size = dimension, actors, cpus_per_actor, batch_size
+        self.gpus = gpus_per_actor
         self.embedded = 0
         self.actor = actor
         self.collect_rows = 4096  # rows taken back (and spilled) at a time
@@ -122,7 +139,7 @@ class RayEmbedder:
             self.actor, fn_constructor_kwargs={"model": self.model, "precision": self.precision,
                                                "backend": self.backend},
             batch_size=self.batch_size, compute=ray.data.ActorPoolStrategy(size=self.actors), num_cpus=self.cpus,
-            batch_format="numpy")
+            num_gpus=self.gpus or None, batch_format="numpy")
         seen = np.zeros(len(texts), dtype=bool)
         for batch in out.iter_batches(batch_size=self.collect_rows, batch_format="numpy"):
             rows = np.asarray(batch["row"], dtype=np.int64)
@@ -137,19 +154,20 @@ class RayEmbedder:
         return vectors
 
 
-def on_ray(address: str | None = None, actors: int = 2, cpus_per_actor: float = 1, backend: str = "auto"):
+def on_ray(address: str | None = None, actors: int = 2, cpus_per_actor: float = 1, backend: str = "auto",
+           gpus_per_actor: float = 0):
     """An ``embedder`` for ``ingest``: joins the cluster, then embeds with ``RayEmbedder`` for the chosen encoder."""
     def embedder(encoder) -> RayEmbedder:
         connect(address)
         return RayEmbedder(encoder.name, getattr(encoder, "precision", "auto"), backend, encoder.dimension, actors,
-                           cpus_per_actor)
+                           cpus_per_actor, gpus_per_actor=gpus_per_actor)
     return embedder
 
 
 def build_from_sources(paths: Sequence[str | Path], index_dir: str | Path, model: str | None = None,
                        engine: str = "process", address: str | None = None, actors: int = 2,
                        cpus_per_actor: float = 1, strict: bool = False, settings=None, progress: bool = False,
-                       on_stage=None, actor: type = EmbedActor, layout: str | None = None):
+                       on_stage=None, actor: type = EmbedActor, layout: str | None = None, gpus_per_actor: float = 0):
     """Build ``index_dir`` from source files or folders (PubMed baseline and update files, or any supported
     format), with the stages in this process (``engine="process"``) or on Ray (``engine="ray"``), as a single or a
     sharded knowledge base (``layout``, as ``store.build`` takes it). Returns the
@@ -170,7 +188,8 @@ def build_from_sources(paths: Sequence[str | Path], index_dir: str | Path, model
         say(f"parsing {len(files)} files on Ray")
         results = parse_on_ray(files, strict)
         embed = RayEmbedder(encoder.name, getattr(encoder, "precision", settings.precision),
-                            settings.document_encoder, encoder.dimension, actors, cpus_per_actor, actor=actor)
+                            settings.document_encoder, encoder.dimension, actors, cpus_per_actor, actor=actor,
+                            gpus_per_actor=gpus_per_actor)
     else:
         say(f"parsing {len(files)} files")
         results = [parse_file(f, strict) for f in files]
