@@ -20,24 +20,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("data", type=Path)
-    parser.add_argument("first", type=Path)
-    parser.add_argument("second", type=Path)
-    parser.add_argument("--split", default="test")
-    args = parser.parse_args()
-
+def agreement(data, first: Path, second: Path) -> dict:
+    """Per mode, for how many of ``data``'s queries the two knowledge bases give the same top-10 papers (and in the
+    same order)."""
     from assistant.config import load_settings
     from assistant.encoders import get_query_encoder
     from assistant.encoders.base import encode_in_batches
-    from assistant.evaluate import load_beir
     from assistant.kb.store import KnowledgeBase
     from assistant.retriever import Retriever
 
-    data = load_beir(args.data, args.split)
     settings = load_settings({})
-    bases = [KnowledgeBase.load(args.first), KnowledgeBase.load(args.second)]
+    bases = [KnowledgeBase.load(first), KnowledgeBase.load(second)]
     encoder = get_query_encoder(bases[0].manifest["model"], settings.precision, settings.query_encoder)
     retrievers = [Retriever(kb, encoder, settings) for kb in bases]
     ids = list(data.queries)
@@ -51,7 +44,18 @@ def main() -> None:
             same += set(first) == set(second)
             in_order += first == second
         out[mode] = {"same_top10_papers": same, "same_order": in_order}
-    print(json.dumps(out, indent=2))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("data", type=Path)
+    parser.add_argument("first", type=Path)
+    parser.add_argument("second", type=Path)
+    parser.add_argument("--split", default="test")
+    args = parser.parse_args()
+    from assistant.evaluate import load_beir
+    print(json.dumps(agreement(load_beir(args.data, args.split), args.first, args.second), indent=2))
 
 
 if __name__ == "__main__":
