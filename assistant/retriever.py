@@ -15,7 +15,6 @@ import copy
 import threading
 import time
 from dataclasses import dataclass
-from typing import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -70,21 +69,22 @@ class Filters:
                 bits.append(f"{label} {' or '.join(v.replace('_', ' ') for v in values)}")
         return " · ".join(bits)
 
-    def problem(self, records: Sequence[Record] = ()) -> str | None:
+    def problem(self, columns=None) -> str | None:
         """Why no paper can pass these filters (``None`` when some can): a backwards year range, or a filter that
-        none of ``records`` meets, named with what the knowledge base does hold."""
+        no paper of the knowledge base meets (``columns``: its ``FilterColumns``), named with what it does hold.
+        Array operations only, so a million-paper knowledge base answers at once."""
         if self.year_min is not None and self.year_max is not None and self.year_min > self.year_max:
             return f"the year range runs backwards (from {self.year_min} to {self.year_max})"
-        if not records or any(self.accepts(r) for r in records):
+        if columns is None or columns.mask(self).any():
             return None
-        years = [r.year for r in records if r.year]
-        if years and self.year_min is not None and self.year_min > max(years):
-            return f"the newest paper in the knowledge base is from {max(years)}"
-        if years and self.year_max is not None and self.year_max < min(years):
-            return f"the oldest paper in the knowledge base is from {min(years)}"
+        years = columns.year_range()
+        if years and self.year_min is not None and self.year_min > years[1]:
+            return f"the newest paper in the knowledge base is from {years[1]}"
+        if years and self.year_max is not None and self.year_max < years[0]:
+            return f"the oldest paper in the knowledge base is from {years[0]}"
         for name in ("types", "publication_types", "journals", "mesh"):
             alone = Filters(**{name: getattr(self, name)})
-            if getattr(self, name) and not any(alone.accepts(r) for r in records):
+            if getattr(self, name) and not columns.mask(alone).any():
                 return f"no paper has {alone.describe()}"
         return "no paper meets all of them together"
 
@@ -228,13 +228,17 @@ class Retriever:
 
     # -- the two sides -------------------------------------------------------------------------------------------
 
-    def record_mask(self, filters: Filters) -> np.ndarray:
-        """Which records pass ``filters``, from the knowledge base's filter columns (built once per version)."""
+    def filter_columns(self) -> FilterColumns:
+        """The knowledge base's filter columns (built once per version, or loaded with a sharded one)."""
         kb = self.kb
         columns = getattr(kb, "filter_columns", None)  # kept on the version itself: pinned copies share it
         if columns is None:
             columns = kb.filter_columns = FilterColumns(kb.records)
-        return columns.mask(filters)
+        return columns
+
+    def record_mask(self, filters: Filters) -> np.ndarray:
+        """Which records pass ``filters``, from the knowledge base's filter columns."""
+        return self.filter_columns().mask(filters)
 
     def passage_mask(self, filters: Filters | None) -> np.ndarray | None:
         if not filters:

@@ -120,3 +120,34 @@ def test_a_filter_inside_the_ivf_search_finds_what_scanning_the_allowed_vectors_
         assert all(mask[passage] for _, passage, _ in selected)  # only allowed passages come back
         agree.append(len({r for r, _, _ in selected} & {r for r, _, _ in scanned}) / 10)
     assert sum(agree) / len(agree) >= 0.9, agree
+
+
+@pytest.mark.parametrize("filters", [Filters(2090, None), Filters(None, 1900),
+                                     Filters(publication_types=("Veterinary Opinion",)),
+                                     Filters(2015, 2016, publication_types=("Retracted Publication",))])
+def test_a_sharded_knowledge_base_says_why_from_its_filter_columns_alone(answerer, sharded_answerer, filters,
+                                                                          monkeypatch):
+    """The same reason as the single layout, without reading a record (a million-paper knowledge base would
+    otherwise parse every one)."""
+    from assistant.kb.shards import ShardedRecords
+
+    def no_reading(self):
+        raise AssertionError("the reason was looked for record by record")
+
+    single = answerer.answer(QUESTION, filters=filters)
+    monkeypatch.setattr(ShardedRecords, "__iter__", no_reading)
+    sharded = sharded_answerer.answer(QUESTION, filters=filters)
+    assert sharded.refused and sharded.text == single.text and sharded.reason == single.reason
+
+
+@pytest.fixture(scope="module")
+def sharded_answerer(tmp_path_factory):
+    pytest.importorskip("tantivy")
+    from conftest import FAKE, SHIPPED
+
+    from assistant.corpus import read_corpus_dir
+    from assistant.encoders import get_encoder
+    from assistant.kb.store import build
+    folder = tmp_path_factory.mktemp("sharded") / "kb"
+    build(read_corpus_dir(SHIPPED), folder, get_encoder(FAKE), layout="sharded")
+    return Answerer(Retriever.load(folder), load_settings({"min_score": 0.2}))

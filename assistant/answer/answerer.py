@@ -114,8 +114,7 @@ class Answerer:
             return
         query = check_query(self.standalone(question, history))
         retriever = self.retriever.pinned()  # one knowledge-base version for the whole answer
-        none_pass = bool(filters) and not retriever.record_mask(filters).any()
-        why = filters.problem(retriever.kb.records) if none_pass else None
+        why = filters.problem(retriever.filter_columns()) if filters else None
         if why:  # the filters, not the question, leave nothing to answer from
             text = NO_MATCH.format(filters=filters.describe(), why=why)
             yield text, Answer(question, text, (), True, f"filters: {why}", (), self.engine.name, query)

@@ -81,6 +81,14 @@ class FilterColumns:
                 passed &= self._any_of(name, values)
         return passed
 
+    def year_range(self) -> tuple[int, int] | None:
+        """The oldest and newest year of the live records that have one."""
+        known = np.asarray(self.year) >= 0
+        if self.alive is not None:
+            known &= np.asarray(self.alive, dtype=bool)
+        years = np.asarray(self.year)[known]
+        return (int(years.min()), int(years.max())) if len(years) else None
+
     # -- on disk (sharded knowledge bases) ----------------------------------------------------------------------
 
     def save(self, folder: Path) -> None:
