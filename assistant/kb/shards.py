@@ -60,6 +60,9 @@ def write_shard(folder: Path, records: Sequence[Record], passages: Sequence[Pass
     pa = _pa()
     folder.mkdir(parents=True)
     row_of = {r.id: i for i, r in enumerate(records)}
+    pieces = [wrapped(t).encode("utf-8") for t in sparse_tokens]
+    sizes = np.fromiter(map(len, pieces), np.int64, len(pieces))
+    counts = np.fromiter(map(token_count, sparse_tokens), np.int64, len(pieces))
     _write_table(folder / RECORDS, pa.table({
         "id": pa.array([r.id for r in records], pa.string()),
         "pmid": pa.array([r.pmid for r in records], pa.string()),
@@ -78,14 +81,11 @@ def write_shard(folder: Path, records: Sequence[Record], passages: Sequence[Pass
         "section": pa.array([p.section for p in passages], pa.string()),
         "page": pa.array([p.page for p in passages], pa.int32()),
         "key": pa.array(list(keys), pa.string()),
-        "token_count": pa.array([token_count(t) for t in sparse_tokens], pa.int32()),
+        "token_count": pa.array(counts, pa.int32()),
     }))
-    pieces = [wrapped(t).encode("utf-8") for t in sparse_tokens]
     (folder / TOKENS).write_bytes(b"".join(pieces))
-    ends = np.cumsum([len(p) for p in pieces], dtype=np.int64)
-    counts = [token_count(t) for t in sparse_tokens]
-    np.save(folder / TOKEN_OFFSETS, np.column_stack([ends - [len(p) for p in pieces], ends, counts])
-            .astype(np.int64).reshape(-1, 3))  # per passage: start, end, token count
+    ends = np.cumsum(sizes)
+    np.save(folder / TOKEN_OFFSETS, np.column_stack([ends - sizes, ends, counts]).reshape(-1, 3))  # start, end, count
     np.save(folder / VECTORS, np.asarray(vectors, dtype=np.float16))
 
 
@@ -114,8 +114,6 @@ def _open_table(path: Path):
     pa = _pa()
     with path.open("rb") as handle:
         mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-    if hasattr(mmap, "MADV_RANDOM"):
-        mapped.madvise(mmap.MADV_RANDOM)  # rows are read at random (see ``_random_access``)
     return pa.ipc.open_file(pa.py_buffer(mapped)).read_all(), mapped
 
 
