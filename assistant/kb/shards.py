@@ -273,10 +273,9 @@ class ShardedPassages(_ShardedRows):
         """Whether every shard keeps its passages' BM25 tokens (shards written before they did do not)."""
         return all(shard.has_tokens for shard in self.shards)
 
-    def sparse_tokens(self, rows: np.ndarray) -> tuple[bytes, np.ndarray, np.ndarray]:
-        """The BM25 tokens of passages by global row, for counting terms without a Python string per passage:
-        ``(data, starts, lengths)``: the passages' tokens as ``wrapped`` keeps them, laid end to end in the order
-        of ``rows``, where each passage's bytes start (one more than rows), and its token count."""
+    def sparse_tokens(self, rows: np.ndarray) -> tuple[list[bytes], np.ndarray]:
+        """The BM25 tokens of passages by global row, in the order of ``rows``: each passage's tokens as ``wrapped``
+        keeps them, and its token count."""
         rows = np.asarray(rows, np.int64)
         pieces: list[bytes] = [b""] * len(rows)
         lengths = np.ones(len(rows), np.int64)
@@ -286,8 +285,7 @@ class ShardedPassages(_ShardedRows):
             found, lengths[at] = self.shards[shard].sparse_tokens(rows[at] - self.offsets[shard])
             for i, piece in zip(at.tolist(), found):
                 pieces[i] = piece
-        sizes = np.fromiter(map(len, pieces), np.int64, len(pieces))
-        return b"".join(pieces), np.concatenate([[0], np.cumsum(sizes)]), lengths
+        return pieces, lengths
 
     def mean_token_count(self) -> float:
         """BM25's average passage length over the live passages (what a full rebuild would index)."""
