@@ -1,13 +1,13 @@
 """Format 3 storage: a knowledge base as shards that are memory-mapped, with objects made only for what is read.
 
 Each shard folder holds ``records.arrow`` (id, PMID, DOI and the record as JSON), ``passages.arrow`` (one column per
-``Passage`` field, the record as a row number inside the shard, the passage key, and how many tokens BM25 indexed),
-``tokens.bin`` with ``tokens.offsets.npy`` (those tokens, from which the sparse side re-scores its candidates) and
-``vectors.f16.npy`` (the float16 re-rank store: float16 kept the same top-10 as float32 for 200 of 200 test queries,
-issue 20). The tables are Arrow IPC, which ``pyarrow.memory_map`` opens without reading: a million-passage knowledge
-base opens in milliseconds, and a ``Record`` or ``Passage`` object exists only for a row someone asks for. Shard
-files say nothing about their place in the knowledge base (record rows are local), so a shard whose content did not
-change is hard-linked into the next version unchanged.
+``Passage`` field, the record as a row number inside the shard, and the passage key), ``tokens.bin`` with
+``tokens.offsets.npy`` (the tokens BM25 indexed and their count, from which the sparse side re-scores its
+candidates) and ``vectors.f16.npy`` (the float16 re-rank store: float16 kept the same top-10 as float32 for 200 of
+200 test queries, issue 20). The tables are Arrow IPC, which ``pyarrow.memory_map`` opens without reading: a
+million-passage knowledge base opens in milliseconds, and a ``Record`` or ``Passage`` object exists only for a row
+someone asks for. Shard files say nothing about their place in the knowledge base (record rows are local), so a
+shard whose content did not change is hard-linked into the next version unchanged.
 
 ``ShardedRecords``, ``ShardedPassages`` and ``ShardedVectors`` give a version's shards the interface of the lists
 and the array a single-file version loads (``store.KnowledgeBase``), with global row numbers.
@@ -81,7 +81,6 @@ def write_shard(folder: Path, records: Sequence[Record], passages: Sequence[Pass
         "section": pa.array([p.section for p in passages], pa.string()),
         "page": pa.array([p.page for p in passages], pa.int32()),
         "key": pa.array(list(keys), pa.string()),
-        "token_count": pa.array(counts, pa.int32()),
     }))
     (folder / TOKENS).write_bytes(b"".join(pieces))
     ends = np.cumsum(sizes)
@@ -91,7 +90,7 @@ def write_shard(folder: Path, records: Sequence[Record], passages: Sequence[Pass
 
 def wrapped(joined: str) -> str:
     """Tokens as a shard keeps them, each between its own two spaces (`` a  b ``): ``" a "`` then occurs once per
-    occurrence of ``a``, even across passages laid end to end, so term counts are byte searches."""
+    occurrence of ``a``, repeats included, so a term's count is a byte count."""
     return f" {joined.replace(' ', '  ')} " if joined else ""
 
 
@@ -157,16 +156,20 @@ class Shard:
 
     @property
     def has_tokens(self) -> bool:
-        return (self.folder / TOKENS).is_file() and "token_count" in self.passages.column_names
+        return (self.folder / TOKENS).is_file() and (self.folder / TOKEN_OFFSETS).is_file()
+
+    def _token_index(self) -> np.ndarray:
+        """Per passage: where its tokens start and end in ``tokens.bin``, and how many there are."""
+        if self._token_offsets is None:
+            self._token_offsets = np.load(self.folder / TOKEN_OFFSETS, mmap_mode="r")
+        return self._token_offsets
 
     def sparse_tokens(self, rows: np.ndarray) -> tuple[list[bytes], np.ndarray]:
         """The ``wrapped`` tokens of passages by row in the shard, and their token counts. Read with ``pread``,
         not mapped: a search reads a few hundred scattered passages, and faulting their pages in after each
         ``trim`` cost more than the re-scoring itself (5 ms a search at a million passages). The offsets (24 bytes
         a passage) stay mapped."""
-        if self._token_offsets is None:
-            self._token_offsets = np.load(self.folder / TOKEN_OFFSETS, mmap_mode="r")
-        where = np.asarray(self._token_offsets[rows])
+        where = np.asarray(self._token_index()[rows])
         fd = os.open(self.folder / TOKENS, os.O_RDONLY)
         try:
             return [os.pread(fd, end - start, start) for start, end in where[:, :2].tolist()], where[:, 2]
@@ -174,8 +177,7 @@ class Shard:
             os.close(fd)
 
     def token_counts(self) -> np.ndarray:
-        column = self.passages.column("token_count")
-        return column.chunk(0).to_numpy() if column.num_chunks else np.zeros(0, np.int32)
+        return np.asarray(self._token_index()[:, 2])
 
 
 class _ShardedRows(Sequence):
