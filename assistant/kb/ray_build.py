@@ -108,20 +108,20 @@ class RayEmbedder:
         self.embedded = 0
         self.actor = actor
         self.collect_rows = 4096  # rows taken back (and spilled) at a time
-        self.prepare_window = 0  # shards prepared ahead of the writer (0: twice the cluster's CPUs)
 
     def prepare_shards(self, chunks: Sequence[Sequence], max_words: int, budget) -> Iterator:
         """``shard_writer.prepare_shard`` for each chunk as a Ray task (retried where a worker dies), yielded in
-        order; at most ``window`` run ahead of the writer, so the driver holds a bounded number of shards."""
+        order; at most twice the cluster's CPUs run ahead of the writer, so the driver holds a bounded number of
+        shards."""
         import ray
 
         from .shard_writer import prepare_shard
         task = ray.remote(num_cpus=1, max_retries=3)(prepare_shard)
         budget_ref = ray.put(budget)  # the tokenizer travels once, not once per shard
-        window = self.prepare_window or max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
+        window = max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
         running: deque = deque()
         for chunk in chunks:
-            running.append(task.remote(list(chunk), max_words, budget_ref))
+            running.append(task.remote(chunk, max_words, budget_ref))
             if len(running) >= window:
                 yield ray.get(running.popleft())
         while running:
