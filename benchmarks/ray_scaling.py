@@ -4,12 +4,17 @@ The project's own document encoder (MiniLM, the build's default precision) embed
 abstracts (``../shared/eval/scifact``; the shipped corpus repeated when it is missing): first in a process pinned
 to one core (``taskset``, one OpenVINO stream on one thread, as an actor runs), then through ``kb.ray_build.
 RayEmbedder`` on a ``ray.cluster_utils.Cluster`` whose two worker nodes have one CPU each, with one actor and with
-two. Reports word pieces per second once the actors are up (from the first batch back to the last), the per-core
-rate against the pinned process, the speed-up from 1 to 2 actors, Ray's own share of the CPU time (its processes
-other than the actors: raylets, GCS, Ray Data's tasks and actors; the driver is not counted), and the cosine of
-each Ray vector to the in-process build's.
+two. Reports, over the steady state (from the first batch back, once the actors are up, to the last): word pieces
+per second; the per-core rate against the pinned process two ways, per core of wall time (what a core given to the
+build yields, the driver's and Ray's share included) and per CPU-second the actors used (the actors' own
+efficiency, as issue 20 measured it); the speed-up from 1 to 2 actors; the CPU shares of Ray's own processes
+(raylets, GCS, dashboard agents, Ray Data's tasks and actors), of the driver, and left idle; and the cosine of
+each Ray vector to the in-process build's. The last batches keep one actor busy while the other has nothing left
+(a few percent with 8,000 passages), so small samples understate 2 actors. This machine's speed drifts by up to
+10% over minutes, so ``--order 1,2,2,1`` runs each count twice, around the middle, and measures the pinned core
+before and after; the figures are the means.
 
-    .venv/bin/python benchmarks/ray_scaling.py --passages 3000
+    .venv/bin/python benchmarks/ray_scaling.py --passages 11000 --order 1,2,2,1
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import threading
@@ -56,13 +62,24 @@ def pinned(n: int) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
+def kind(pid: int, title: str) -> str | None:
+    if "EmbedActor" in title:
+        return "actors"
+    if pid == os.getpid():
+        return "driver"
+    if title.startswith("ray::") or any(n in title for n in ("raylet", "gcs_server", "ray/_private", "ray/dashboard")):
+        return "ray"
+    return None
+
+
 class CpuMeter:
-    """CPU seconds each process used while the meter ran, sampled every 0.25 s (processes that end keep their
-    last sample): split into the embedding actors and everything else of Ray's."""
+    """CPU seconds used by the embedding actors, the driver and Ray's own processes, sampled every 0.25 s as a
+    time series (a process that ends keeps its last sample), so a window (the steady state) can be read back."""
 
     def __init__(self):
-        self.start = self._sample()
-        self.last: dict[int, tuple[float, str]] = {}
+        self.first = self._sample()
+        self.last = dict(self.first)
+        self.series: list[tuple[float, dict[str, float]]] = []
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -78,28 +95,51 @@ class CpuMeter:
                 continue
         return found
 
+    def _totals(self) -> dict[str, float]:
+        totals = {"actors": 0.0, "driver": 0.0, "ray": 0.0}
+        for pid, (cpu, title) in self.last.items():
+            k = kind(pid, title)
+            if k:
+                totals[k] += cpu - self.first.get(pid, (0.0, ""))[0]
+        return totals
+
     def _run(self) -> None:
         while not self.stop.is_set():
             self.last.update(self._sample())
+            self.series.append((time.perf_counter(), self._totals()))
             time.sleep(0.25)
 
-    def split(self) -> tuple[float, float]:
+    def finish(self) -> None:
         self.stop.set()
         self.thread.join()
-        actors = ray_own = 0.0
+
+    def between(self, t0: float, t1: float) -> dict[str, float]:
+        """CPU seconds of each kind from the sample nearest ``t0`` to the one nearest ``t1``."""
+        def at(t):
+            return min(self.series, key=lambda item: abs(item[0] - t))
+        (s0, a), (s1, b) = at(t0), at(t1)
+        return {k: b[k] - a[k] for k in a} | {"seconds": s1 - s0}
+
+    def top(self, n: int = 6) -> dict[str, float]:
+        """Ray's own processes that used the most CPU over the whole run."""
+        used: dict[str, float] = {}
         for pid, (cpu, title) in self.last.items():
-            used = cpu - self.start.get(pid, (0.0, ""))[0]
-            if "EmbedActor" in title:
-                actors += used
-            elif title.startswith("ray::") or any(n in title for n in ("raylet", "gcs_server", "ray/_private")):
-                ray_own += used
-        return actors, ray_own
+            if kind(pid, title) != "ray":
+                continue
+            words = title.split()
+            name = words[0] if title.startswith("ray::") else words[0].rsplit("/", 1)[-1]
+            if "python" in name:
+                name = " ".join(words[:2]).rsplit("/", 1)[-1]
+            used[name] = used.get(name, 0.0) + cpu - self.first.get(pid, (0.0, ""))[0]
+        return {k: round(v, 1) for k, v in sorted(used.items(), key=lambda kv: -kv[1])[:n]}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--passages", type=int, default=4000)
     parser.add_argument("--batch", type=int, default=256, help="texts an actor embeds at a time")
+    parser.add_argument("--order", type=lambda text: [int(n) for n in text.split(",")], default=[1, 2],
+                        help="actor counts in the order they run (1,2,2,1 cancels the machine's drift)")
     args = parser.parse_args()
     import ray
     from ray.cluster_utils import Cluster
@@ -116,12 +156,14 @@ def main() -> None:
     result = {"passages": len(sample), "word_pieces": word_pieces, "encoder": f"{encoder.name} "
               f"({getattr(encoder, 'backend', '?')}, {getattr(encoder, 'precision', '?')})",
               "in_process_one_core_wp_per_s": round(base)}
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # as ``connect`` starts a cluster: no usage reports
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
     try:
         for _ in range(2):
             cluster.add_node(num_cpus=1)
         connect(cluster.address)
-        for actors in (1, 2):
+        runs = []
+        for actors in args.order:
             embed = RayEmbedder(encoder.name, getattr(encoder, "precision", "auto"), "auto", encoder.dimension,
                                 actors=actors, batch_size=args.batch)
             embed.collect_rows = args.batch
@@ -134,14 +176,33 @@ def main() -> None:
             started = time.perf_counter()
             vectors = embed(sample, spill)
             seconds = time.perf_counter() - started
+            meter.finish()
             # steady state: from the first batch back (actors started, model loaded) to the last
-            steady = sum(wp for _, wp in arrivals[1:]) / (arrivals[-1][0] - arrivals[0][0])
-            actor_cpu, ray_cpu = meter.split()
-            rate = steady
-            result[f"{actors}_actors"] = {"seconds_with_start": round(seconds, 1), "wp_per_s": round(rate),
-                                          "per_core_vs_in_process": round(rate / actors / base, 3),
-                                          "ray_cpu_share": round(ray_cpu / max(ray_cpu + actor_cpu, 1e-9), 3)}
-        result["speedup_2_over_1"] = round(result["2_actors"]["wp_per_s"] / result["1_actors"]["wp_per_s"], 2)
+            rate = sum(wp for _, wp in arrivals[1:]) / (arrivals[-1][0] - arrivals[0][0])
+            cpu = meter.between(arrivals[0][0], arrivals[-1][0])
+            total = max(cpu["actors"] + cpu["ray"] + cpu["driver"], 1e-9)
+            runs.append({"actors": actors, "seconds_with_start": round(seconds, 1), "wp_per_s": round(rate),
+                         "actor_wp_per_cpu_s": round(rate * cpu["seconds"] / max(cpu["actors"], 1e-9)),
+                         "ray_cpu_share": round(cpu["ray"] / total, 3),
+                         "driver_cpu_share": round(cpu["driver"] / total, 3),
+                         "idle_share": round(max(0.0, 1 - total / (os.cpu_count() * cpu["seconds"])), 3),
+                         "ray_processes_cpu_s": meter.top()})
+        if len(args.order) > 2:  # the machine's speed drifts: measure the pinned core again after the runs
+            again = pinned(args.passages)
+            result["in_process_one_core_wp_per_s_after"] = round(again["word_pieces"] / again["seconds"])
+            base = (base + again["word_pieces"] / again["seconds"]) / 2
+        result["runs"] = runs
+        for actors in sorted(set(args.order)):
+            mine = [r for r in runs if r["actors"] == actors]
+            rate = statistics.mean(r["wp_per_s"] for r in mine)
+            result[f"{actors}_actors"] = {
+                "wp_per_s": round(rate), "per_core_vs_in_process": round(rate / actors / base, 3),
+                "per_actor_cpu_second_vs_in_process": round(statistics.mean(
+                    r["actor_wp_per_cpu_s"] for r in mine) / base, 3),
+                **{share: round(statistics.mean(r[share] for r in mine), 3)
+                   for share in ("ray_cpu_share", "driver_cpu_share", "idle_share")}}
+        if {1, 2} <= set(args.order):
+            result["speedup_2_over_1"] = round(result["2_actors"]["wp_per_s"] / result["1_actors"]["wp_per_s"], 2)
         local = encoder.encode_batch(sample)  # the in-process build's vectors (every core, its own streams)
         cosines = (local * vectors).sum(axis=1)
         result["cosine_ray_vs_in_process"] = {"min": round(float(cosines.min()), 5),

@@ -67,6 +67,9 @@ def test_the_ray_build_equals_the_in_process_build_byte_for_byte_even_when_an_ac
 
         def __call__(self, batch):
             import os
+            seen = [os.environ.get(n) for n in ("CHECKPOINT_QA_ENCODER_THREADS", "RAYON_NUM_THREADS",
+                                                "TOKENIZERS_PARALLELISM")]
+            (marker.parent / f"actor-env-{os.getpid()}").write_text(" ".join(map(str, seen)))
             if not os.path.exists(str(marker)):
                 open(str(marker), "w").close()
                 os._exit(1)
@@ -110,6 +113,8 @@ def test_the_ray_build_equals_the_in_process_build_byte_for_byte_even_when_an_ac
         ray.shutdown()
         cluster.shutdown()
     assert marker.exists()  # an actor did die mid-build
+    # each actor held to its one CPU: one OpenVINO stream and a tokenizer without a thread per core of the node
+    assert {p.read_text() for p in tmp_path.glob("actor-env-*")} == {"1 1 false"}
     assert ingested.added == 40 and ingested.build.embedded == 40  # ingest --engine ray: only the new papers
     assert remote_resolved.summary() == resolved.summary()
     assert (remote.records, remote.passages, remote.embedded) == (local.records, local.passages, local.embedded)
@@ -314,3 +319,20 @@ def test_gpu_actors_hold_a_gpu_each_and_write_what_the_cpu_build_writes(pubmed, 
     assert remote.passages == local.passages
     with pytest.raises(AssistantError, match="^GPU actors run the torch encoder.*--precision fp32"):
         RayEmbedder("all-MiniLM-L6-v2", "int8", "auto", 384, gpus_per_actor=1)
+
+
+def test_a_cluster_the_build_starts_reports_nothing_to_ray_and_runs_no_dashboard(monkeypatch):
+    """Offline by default: Ray sends usage statistics home unless told not to; ``connect`` tells it (a user who
+    wants them sets RAY_USAGE_STATS_ENABLED=1 first)."""
+    ray = pytest.importorskip("ray")
+    from assistant.kb.ray_build import connect
+    started = {}
+    monkeypatch.delenv("RAY_USAGE_STATS_ENABLED", raising=False)
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **kwargs: started.update(kwargs))
+    connect()
+    from ray._common.usage.usage_lib import usage_stats_enabled
+    assert not usage_stats_enabled() and started["include_dashboard"] is False and started["address"] is None
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "1")
+    connect("auto")
+    assert usage_stats_enabled() and started["address"] == "auto"  # the user's choice stands

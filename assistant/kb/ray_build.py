@@ -14,6 +14,7 @@ builds write byte-identical files (``tests/test_ray_build.py``).
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections import deque
 from pathlib import Path
@@ -27,6 +28,9 @@ from .sources import FileResult, Resolved, newest_versions, parse_file
 
 def connect(address: str | None = None) -> None:
     """Join the Ray cluster at ``address`` (``auto`` for one started with ``ray start``), or start a local one."""
+    # offline by default: unless told otherwise, Ray reports usage to its makers' servers from every cluster it
+    # starts (and Ray Data runs an actor to collect it); set RAY_USAGE_STATS_ENABLED=1 to allow it
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     try:
         import ray
     except ImportError:
@@ -78,8 +82,12 @@ class EmbedActor:
         if gpus:
             self.encoder = self.gpu_encoder(model, precision)
         else:
-            cpus = context.get_assigned_resources().get("CPU", 1)
-            os.environ[THREADS_ENV] = str(max(1, int(cpus)))  # its own cores, one OpenVINO stream (not every core)
+            cpus = str(max(1, int(context.get_assigned_resources().get("CPU", 1))))
+            # its own cores and no more: one OpenVINO stream, and a tokenizer whose thread pool (Rust's rayon,
+            # sized from the environment when first used) is not as wide as the node
+            os.environ[THREADS_ENV] = os.environ["RAYON_NUM_THREADS"] = cpus
+            if cpus == "1":
+                os.environ["TOKENIZERS_PARALLELISM"] = "false"
             self.encoder = get_encoder(model, precision, backend)
 
     def gpu_encoder(self, model: str, precision: str):
