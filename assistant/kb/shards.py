@@ -19,6 +19,7 @@ import hashlib
 import json
 import mmap
 import os
+import weakref
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -30,6 +31,7 @@ SHARD_FORMAT = 3  # what a shard's files hold (3: BM25 tokens too); a build rewr
 RECORDS, PASSAGES, VECTORS = "records.arrow", "passages.arrow", "vectors.f16.npy"
 TOKENS, TOKEN_OFFSETS = "tokens.bin", "tokens.offsets.npy"
 FILES = (RECORDS, PASSAGES, VECTORS, TOKENS, TOKEN_OFFSETS)
+PASSAGE_FIELDS = ("ordinal", "title", "body", "start", "end", "subjects", "section", "page")
 
 
 def _pa():
@@ -127,7 +129,10 @@ class Shard:
         self._maps = [records_map, passages_map, getattr(self.vectors, "_mmap", None)]
         self._record_json = self.records.column("json").chunk(0) if self.records.num_rows else None
         self._record_ids = self.records.column("id").chunk(0) if self.records.num_rows else None
+        self._passage_columns = ({name: self.passages.column(name).chunk(0) for name in (*PASSAGE_FIELDS, "record")}
+                                 if self.passages.num_rows else {})
         self._token_offsets = None
+        self._token_fd: int | None = None
 
     def trim(self) -> None:
         """Unmap the pages this process has touched. They stay in the page cache, shared by every process, and
@@ -144,9 +149,9 @@ class Shard:
         return self._record_ids[row].as_py()
 
     def passage(self, row: int) -> Passage:
-        fields = {name: self.passages.column(name).chunk(0)[row].as_py()
-                  for name in ("ordinal", "title", "body", "start", "end", "subjects", "section", "page")}
-        return Passage(record_id=self.record_id(self.passages.column("record").chunk(0)[row].as_py()), **fields)
+        columns = self._passage_columns
+        return Passage(record_id=self.record_id(columns["record"][row].as_py()),
+                       **{name: columns[name][row].as_py() for name in PASSAGE_FIELDS})
 
     def all_records(self) -> list[Record]:
         return [Record.from_dict(json.loads(text)) for text in self.records.column("json").to_pylist()]
@@ -170,11 +175,11 @@ class Shard:
         ``trim`` cost more than the re-scoring itself (5 ms a search at a million passages). The offsets (24 bytes
         a passage) stay mapped."""
         where = np.asarray(self._token_index()[rows])
-        fd = os.open(self.folder / TOKENS, os.O_RDONLY)
-        try:
-            return [os.pread(fd, end - start, start) for start, end in where[:, :2].tolist()], where[:, 2]
-        finally:
-            os.close(fd)
+        if self._token_fd is None:  # kept open for the shard's life: a search reads from a few dozen shards
+            self._token_fd = os.open(self.folder / TOKENS, os.O_RDONLY)
+            weakref.finalize(self, os.close, self._token_fd)
+        fd = self._token_fd
+        return [os.pread(fd, end - start, start) for start, end in where[:, :2].tolist()], where[:, 2]
 
     def token_counts(self) -> np.ndarray:
         return np.asarray(self._token_index()[:, 2])

@@ -178,16 +178,25 @@ class TantivySparse:
 
     def _bm25(self, rows: np.ndarray, terms: list[str]) -> np.ndarray:
         """bm25s's score of each passage in ``rows`` for ``terms``: idf from the index, lengths and term counts
-        from the passages' own tokens, a term's count being a byte count of it between its spaces."""
+        from the passages' own tokens, a term's count being how often it occurs between its own spaces."""
         if self._mean_length is None:
             self._mean_length = self.passages.mean_token_count()
         n = self.num_docs
         idf = np.array([np.log(1 + (n - df + 0.5) / (df + 0.5)) for df in map(self._df, terms)], dtype=np.float64)
         pieces, lengths = self.passages.sparse_tokens(rows)
+        # one buffer searched once per term, each occurrence placed in its passage by where it starts (no match
+        # crosses a passage's edge: each piece begins and ends with a token's own space)
+        joined = b"".join(pieces)
+        ends = np.cumsum(np.fromiter(map(len, pieces), np.int64, len(pieces)))
         counts = np.zeros((len(rows), len(terms)), dtype=np.float64)
         for j, term in enumerate(terms):
             needle = f" {term} ".encode()
-            counts[:, j] = np.fromiter((piece.count(needle) for piece in pieces), np.float64, len(pieces))
+            found, at = [], joined.find(needle)
+            while at >= 0:
+                found.append(at)
+                at = joined.find(needle, at + len(needle))
+            if found:
+                counts[:, j] = np.bincount(np.searchsorted(ends, found, side="right"), minlength=len(rows))
         norm = K1 * (1 - B + B * lengths / self._mean_length)
         return ((counts / (counts + norm[:, None])) @ idf).astype(np.float32)
 
