@@ -4,15 +4,18 @@ Records (``--text``): by default words drawn from a Zipf distribution over 200,0
 as in English text), so query words are as rare in the corpus as real content words are in PubMed; or the
 synthetic PubMed (``assistant.kb.synthetic.records``), whose 100-word vocabulary puts every query word in most
 passages, a worst case for BM25 that no real corpus has. Vectors are generated, not embedded (a million passages
-through MiniLM would take about 2.5 hours on this 2-core machine): by default points between real MiniLM vectors of SciFact abstracts with real-covariance noise
-(``ann_scale.between_real``), fed to the build through its ``embed`` hook, so everything else, from the split to
-the shards, the tantivy index, the shared IVF quantizer and the swap, is the product's own path. The build runs in
+through MiniLM would take about 2.5 hours on this 2-core machine): by default points between real MiniLM vectors
+of SciFact abstracts with real-covariance noise (``ann_scale.between_real``), fed to the build through its
+``embed`` hook, so everything else, from the split to the shards, the tantivy index, the shared IVF quantizer and
+the swap, is the product's own path. The build runs in
 this process; the measurements run in a fresh process, as a server would start:
 
 - load: ``KnowledgeBase.load`` plus opening the dense and BM25 indexes and the filter columns;
 - resident memory after loading and after the queries (VmRSS, VmHWM);
 - hybrid search (BM25 + dense, k 10, query vector given, no encoding) p50/p95, unfiltered and with a year range
   and a publication type, in the same run;
+- BM25-only search p50 with tantivy's candidates re-scored exactly (the product's path) and with tantivy's own
+  scores, alternating in the same process: what the re-scoring costs;
 - dense recall@10 of the index (after its float16 re-rank) against brute force over every vector.
 
     .venv/bin/python benchmarks/kb_scale.py --passages 1000000 --workdir /tmp/kb-scale
@@ -140,6 +143,24 @@ def _percentiles(samples) -> dict:
     return {"p50_ms": round(statistics.median(ms), 2), "p95_ms": round(ms[int(0.95 * (len(ms) - 1))], 2)}
 
 
+def _rescoring_cost(retriever, texts) -> dict:
+    """BM25-only search p50 with tantivy's candidates re-scored as bm25s scores them and with tantivy's own scores,
+    in this process, alternating five rounds of the queries so both see the same page cache."""
+    sparse = retriever.kb.sparse
+    tokens, timings = sparse.passages, {"rescored": [], "tantivy_scores": []}
+    for _ in range(5):
+        for name, passages in (("rescored", tokens), ("tantivy_scores", None)):
+            sparse.passages = passages
+            for text in texts:
+                t = time.perf_counter()
+                retriever.search(text, k=10, mode="sparse")
+                timings[name].append(time.perf_counter() - t)
+    sparse.passages = tokens
+    out = {f"{name}_p50_ms": round(statistics.median(values) * 1000, 2) for name, values in timings.items()}
+    out["rescoring_adds_ms"] = round(out["rescored_p50_ms"] - out["tantivy_scores_p50_ms"], 2)
+    return out
+
+
 def measure(args) -> None:
     from assistant.kb.dense_index import exact_neighbours, search as dense_search
     from assistant.encoders import get_encoder
@@ -169,6 +190,7 @@ def measure(args) -> None:
     run(False)[:0], run(True)[:0]  # warm: the pages a query touches come from disk once
     plain, filtered = run(False), run(True)
     after_queries = _rss()
+    rescoring = _rescoring_cost(retriever, texts)
     sparse_hits = np.mean([len(retriever.search(t, k=10, mode="sparse")) for t in texts[:50]])
     hits = retriever.search(texts[0], k=10, vector=vectors[0], filters=filters)
     assert all(filters.accepts(h.record) for h in hits)
@@ -183,7 +205,7 @@ def measure(args) -> None:
                after_queries["peak_rss_mb"], "sparse_hits_per_query": float(sparse_hits), "text": args.text,
            "hybrid": _percentiles(plain), "hybrid_filtered": _percentiles(filtered),
            "filtered_over_unfiltered_p50": round(statistics.median(filtered) / statistics.median(plain), 2),
-           "dense_recall_at_10": round(recall, 4), "dense_index": kb.manifest["dense_index"],
+           "bm25_only": rescoring, "dense_recall_at_10": round(recall, 4), "dense_index": kb.manifest["dense_index"],
            "disk_mb": round(size / 2**20), "filtered_share_of_records": round(float(
                retriever.record_mask(filters).mean()), 3)}
     (args.workdir / "measure.json").write_text(json.dumps(out, indent=2))
