@@ -41,6 +41,16 @@ def test_newest_versions_and_deletions_are_applied(pubmed):
     assert revised and all(by_pmid[p].title.endswith("(revised 2)") for p in revised)
 
 
+def test_resolving_can_let_go_of_each_files_json_and_resolves_the_same(pubmed):
+    folder, layout = pubmed
+    files = list(reversed(layout.baseline + layout.updates))
+    kept = newest_versions([parse_file(f) for f in files])
+    results = [parse_file(f) for f in files]
+    consumed = newest_versions(results, consume=True)
+    assert results == []  # the build's list no longer holds the files' JSON
+    assert [r.to_dict() for r in consumed.records] == [r.to_dict() for r in kept.records]
+    assert consumed.summary() == kept.summary()
+
 def test_an_update_embeds_only_what_it_changed(pubmed, tmp_path):
     folder, layout = pubmed
     first, _ = build_from_sources(layout.baseline, tmp_path / "kb", model=MODEL)

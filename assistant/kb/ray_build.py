@@ -143,7 +143,10 @@ class RayEmbedder:
             return vectors
         table = pa.table({"row": np.arange(len(texts), dtype=np.int64), "text": pa.array(texts, pa.large_string())})
         blocks = max(self.actors * 4, min(len(texts) // self.batch_size, 512), 1)  # several blocks per actor
-        out = ray.data.from_arrow(table).repartition(blocks).map_batches(
+        step = -(-len(texts) // blocks)
+        # sliced here rather than repartitioned on the cluster: no shuffle stage, and the actors start at once
+        parts = [table.slice(start, step) for start in range(0, len(texts), step)]
+        out = ray.data.from_arrow(parts).map_batches(
             self.actor, fn_constructor_kwargs={"model": self.model, "precision": self.precision,
                                                "backend": self.backend},
             batch_size=self.batch_size, compute=ray.data.ActorPoolStrategy(size=self.actors), num_cpus=self.cpus,
@@ -202,7 +205,7 @@ def build_from_sources(paths: Sequence[str | Path], index_dir: str | Path, model
         say(f"parsing {len(files)} files")
         results = [parse_file(f, strict) for f in files]
         embed = None
-    resolved: Resolved = newest_versions(results)
+    resolved: Resolved = newest_versions(results, consume=True)
     say(resolved.summary())
     if not resolved.records:
         raise AssistantError("the sources hold no papers (every record was rejected or deleted)")

