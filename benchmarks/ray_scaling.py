@@ -1,22 +1,23 @@
 """Embedding throughput on Ray against the in-process encoder: 1 and 2 embedding actors on a local cluster.
 
-The project's own document encoder (MiniLM, the build's default precision) embeds the passages of SciFact
-abstracts (``../shared/eval/scifact``; the shipped corpus repeated when it is missing): first in a process pinned
-to one core (``taskset``, one OpenVINO stream on one thread, as an actor runs), then through ``kb.ray_build.
-RayEmbedder`` on a ``ray.cluster_utils.Cluster`` whose two worker nodes have one CPU each, with one actor and with
-two. Reports, over the steady state (from the first batch back, once the actors are up, to the last): word pieces
-per second; the per-core rate against the pinned process two ways, per core of wall time (what a core given to the
-build yields, the driver's and Ray's share included) and per CPU-second the actors used (the actors' own
-efficiency, as issue 20 measured it); the speed-up from 1 to 2 actors; the CPU shares of Ray's own processes
-(raylets, GCS, dashboard agents, Ray Data's tasks and actors), of the driver, and left idle; and the cosine of
-each Ray vector to the in-process build's. The last batches keep one actor busy while the other has nothing left
-(a few percent with 8,000 passages), while the window, opened by the first batch back, counts the other actors'
-first batches, mostly done before it: the two are each about one batch in 40 at 10,000 passages and roughly cancel,
-but they dominate small samples, so fewer than 10 batches per actor is refused. This machine's speed drifts by up to
-10% over minutes, so ``--order 1,2,2,1`` runs each count twice, around the middle, and measures the pinned core
-before and after; the figures are the means.
+The project's own document encoder (MiniLM, the build's default precision) embeds the passages of SciFact abstracts
+(``../shared/eval/scifact``; the shipped corpus repeated when it is missing): first in a process pinned to one core
+(``taskset``, one OpenVINO stream on one thread and a one-thread tokenizer, as an actor runs), then through
+``kb.ray_build.RayEmbedder`` on a ``ray.cluster_utils.Cluster`` whose two worker nodes have one CPU each, with one
+actor and with two. Reports, over the steady state (from the first batch back, once the actors are up, to the last):
+word pieces per second; the per-core rate against the pinned process two ways, per core of wall time (what a core
+given to the build yields, the driver's and Ray's share included) and per CPU-second the actors used (the actors'
+own efficiency, as issue 20 measured it); the speed-up from 1 to 2 actors; the CPU shares of Ray's own processes
+(raylets, GCS, dashboard agents, Ray Data's tasks and actors), of the driver, and left idle; and the cosine of each
+Ray vector to the in-process build's. The last batches keep one actor busy while the other has nothing left (a few
+percent with 8,000 passages), while the window, opened by the first batch back, counts the other actors' first
+batches, mostly done before it: the two are each about one batch in 40 at 10,000 passages and roughly cancel, but
+they dominate small samples, so fewer than 10 batches per actor is refused. This machine's speed drifts by up to 10%
+over minutes, so ``--order 1,2,2,1`` runs each count twice, around the middle, and measures the pinned core before
+and after; the figures are the means. Last, with the cluster gone, one pinned process on each core at once gives the
+speed-up the two cores allow with no Ray at all.
 
-    .venv/bin/python benchmarks/ray_scaling.py --passages 11000 --order 1,2,2,1   # the defaults: about 30 minutes
+    .venv/bin/python benchmarks/ray_scaling.py --passages 11000 --order 1,2,2,1   # the defaults: about 33 minutes
 """
 
 from __future__ import annotations
@@ -48,18 +49,29 @@ def texts(n: int) -> list[str]:
     return out[:n]
 
 
-def pinned(n: int) -> dict:
-    """Run in a child pinned to core 0: word pieces per second of one core."""
+def pinned(n: int, cores: tuple[int, ...] = (0,)) -> list[dict]:
+    """One child per core, each pinned to its core and set up as an actor is (one OpenVINO stream, a one-thread
+    tokenizer), all starting to embed at the same moment: word pieces per second of each."""
     code = ("import json,sys,time; sys.path.insert(0, %r); sys.path.insert(0, %r)\n"
             "from ray_scaling import texts\nfrom assistant.encoders import get_encoder, token_budget_of\n"
             "t = texts(%d); e = get_encoder(); e.encode_batch(t[:64])\n"
-            "wp = sum(token_budget_of(e).count(t)); s = time.perf_counter(); e.encode_batch(t)\n"
+            "wp = sum(token_budget_of(e).count(t)); print('ready', flush=True); sys.stdin.readline()\n"
+            "s = time.perf_counter(); e.encode_batch(t)\n"
             "print(json.dumps({'word_pieces': wp, 'seconds': time.perf_counter() - s, 'encoder': e.name,"
             " 'precision': getattr(e, 'precision', '?')}))") % (str(ROOT), str(ROOT / "benchmarks"), n)
-    env = {**os.environ, "CHECKPOINT_QA_ENCODER_THREADS": "1"}
-    out = subprocess.run(["taskset", "-c", "0", sys.executable, "-c", code], capture_output=True, text=True,
-                         env=env, check=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    env = {**os.environ, "CHECKPOINT_QA_ENCODER_THREADS": "1", "RAYON_NUM_THREADS": "1",
+           "TOKENIZERS_PARALLELISM": "false"}
+    children = [subprocess.Popen(["taskset", "-c", str(core), sys.executable, "-c", code], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+                for core in cores]
+    for child in children:
+        while child.stdout.readline().strip() != "ready":
+            if child.poll() is not None:
+                raise SystemExit("the pinned encoder failed to start")
+    for child in children:
+        child.stdin.write("go\n")
+        child.stdin.flush()
+    return [json.loads(child.communicate()[0].strip().splitlines()[-1]) for child in children]
 
 
 def kind(pid: int, title: str) -> str | None:
@@ -158,18 +170,20 @@ def main() -> None:
     from ray.cluster_utils import Cluster
 
     from assistant.encoders import get_encoder, token_budget_of
-    from assistant.kb.ray_build import RayEmbedder, connect
+    from assistant.kb.ray_build import REPORT_EVERY_MS, RayEmbedder, connect
 
     sample = texts(args.passages)
     encoder = get_encoder()
     counts = token_budget_of(encoder).count(sample)
     word_pieces = sum(counts)
-    one_core = pinned(args.passages)
+    one_core = pinned(args.passages)[0]
     base = one_core["word_pieces"] / one_core["seconds"]
     result = {"passages": len(sample), "word_pieces": word_pieces, "encoder": f"{encoder.name} "
               f"({getattr(encoder, 'backend', '?')}, {getattr(encoder, 'precision', '?')})",
               "in_process_one_core_wp_per_s": round(base)}
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # as ``connect`` starts a cluster: no usage reports
+    # as ``connect`` starts a cluster: no usage reports, node reports once a minute
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("REPORTER_UPDATE_INTERVAL_MS", str(REPORT_EVERY_MS))
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
     try:
         for _ in range(2):
@@ -207,7 +221,7 @@ def main() -> None:
                          "idle_share": round(max(0.0, 1 - total / (os.cpu_count() * cpu["seconds"])), 3),
                          "ray_processes_cpu_s": meter.top()})
         if len(args.order) > 2:  # the machine's speed drifts: measure the pinned core again after the runs
-            again = pinned(args.passages)
+            again = pinned(args.passages)[0]
             result["in_process_one_core_wp_per_s_after"] = round(again["word_pieces"] / again["seconds"])
             base = (base + again["word_pieces"] / again["seconds"]) / 2
         result["runs"] = runs
@@ -229,6 +243,11 @@ def main() -> None:
     finally:
         ray.shutdown()
         cluster.shutdown()
+    # what the two cores give with no Ray at all: one pinned process on each, at once, against the one just before
+    single = result.get("in_process_one_core_wp_per_s_after", result["in_process_one_core_wp_per_s"])
+    both = sum(child["word_pieces"] / child["seconds"] for child in pinned(args.passages, (0, 1)))
+    result["in_process_two_cores_at_once_wp_per_s"] = round(both)
+    result["hardware_speedup_2_over_1"] = round(both / single, 2)
     print(json.dumps(result, indent=2))
 
 

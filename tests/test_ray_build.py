@@ -2,6 +2,7 @@
 records, passages and byte-identical vectors (hashing encoder); newest versions and deletions applied; an update
 embeds only what it changed."""
 
+import os
 import shutil
 import time
 
@@ -338,11 +339,13 @@ def test_a_cluster_the_build_starts_reports_nothing_to_ray_and_runs_no_dashboard
     from assistant.kb.ray_build import connect
     started = {}
     monkeypatch.delenv("RAY_USAGE_STATS_ENABLED", raising=False)
+    monkeypatch.delenv("REPORTER_UPDATE_INTERVAL_MS", raising=False)
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray, "init", lambda **kwargs: started.update(kwargs))
     connect()
     from ray._common.usage.usage_lib import usage_stats_enabled
     assert not usage_stats_enabled() and started["include_dashboard"] is False and started["address"] is None
+    assert int(os.environ["REPORTER_UPDATE_INTERVAL_MS"]) >= 60_000  # no dashboard: node reports once a minute
     monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "1")
     connect("auto")
     assert usage_stats_enabled() and started["address"] == "auto"  # the user's choice stands

@@ -26,11 +26,17 @@ from ..errors import AssistantError
 from .sources import FileResult, Resolved, newest_versions, parse_file
 
 
+REPORT_EVERY_MS = 60_000
+
+
 def connect(address: str | None = None) -> None:
     """Join the Ray cluster at ``address`` (``auto`` for one started with ``ray start``), or start a local one."""
     # offline by default: unless told otherwise, Ray reports usage to its makers' servers from every cluster it
     # starts (and Ray Data runs an actor to collect it); set RAY_USAGE_STATS_ENABLED=1 to allow it
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    # with no dashboard nobody reads the node reports each node's agent gathers (every process's CPU and memory,
+    # by default every 5 s, on the cores the actors embed on); once a minute is enough for ``ray status``
+    os.environ.setdefault("REPORTER_UPDATE_INTERVAL_MS", str(REPORT_EVERY_MS))
     try:
         import ray
     except ImportError:
@@ -144,6 +150,8 @@ class RayEmbedder:
         table = pa.table({"row": np.arange(len(texts), dtype=np.int64), "text": pa.array(texts, pa.large_string())})
         blocks = max(self.actors * 4, min(len(texts) // self.batch_size, 512), 1)  # several blocks per actor
         step = -(-len(texts) // blocks)
+        if step > self.batch_size:  # whole batches: no block ends in a batch of a few texts
+            step = -(-step // self.batch_size) * self.batch_size
         # sliced here rather than repartitioned on the cluster: no shuffle stage, and the actors start at once
         parts = [table.slice(start, step) for start in range(0, len(texts), step)]
         out = ray.data.from_arrow(parts).map_batches(
