@@ -52,6 +52,7 @@ def test_resolving_can_let_go_of_each_files_json_and_resolves_the_same(pubmed):
     assert [r.to_dict() for r in consumed.records] == [r.to_dict() for r in kept.records]
     assert consumed.summary() == kept.summary()
 
+
 def test_an_update_embeds_only_what_it_changed(pubmed, tmp_path):
     folder, layout = pubmed
     first, _ = build_from_sources(layout.baseline, tmp_path / "kb", model=MODEL)
