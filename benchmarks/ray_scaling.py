@@ -59,8 +59,8 @@ def pinned(n: int, cores: tuple[int, ...] = (0,)) -> list[dict]:
             "s = time.perf_counter(); e.encode_batch(t)\n"
             "print(json.dumps({'word_pieces': wp, 'seconds': time.perf_counter() - s, 'encoder': e.name,"
             " 'precision': getattr(e, 'precision', '?')}))") % (str(ROOT), str(ROOT / "benchmarks"), n)
-    env = {**os.environ, "CHECKPOINT_QA_ENCODER_THREADS": "1", "RAYON_NUM_THREADS": "1",
-           "TOKENIZERS_PARALLELISM": "false"}
+    from assistant.kb.ray_build import cpu_environment
+    env = {**os.environ, **cpu_environment(1)}
     children = [subprocess.Popen(["taskset", "-c", str(core), sys.executable, "-c", code], stdin=subprocess.PIPE,
                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
                 for core in cores]

@@ -71,29 +71,30 @@ def parse_on_ray(files: Sequence[Path], strict: bool = False) -> list[FileResult
             for row in rows]
 
 
+def cpu_environment(cpus: int) -> dict[str, str]:
+    """What keeps an encoder to ``cpus`` cores and no more: one OpenVINO stream on that many threads, and a tokenizer
+    whose thread pool (Rust's rayon, sized from the environment when first used) is no wider."""
+    from ..encoders.openvino import THREADS_ENV
+    cpus = max(1, int(cpus))
+    return {THREADS_ENV: str(cpus), "RAYON_NUM_THREADS": str(cpus),
+            **({"TOKENIZERS_PARALLELISM": "false"} if cpus == 1 else {})}
+
+
 class EmbedActor:
     """One encoder per actor, loaded once; embeds a block of ``{"row", "text"}`` into ``{"row", "vector"}``. An
     actor Ray gave a GPU runs the torch encoder on it (``gpu_encoder``); the others run ``get_encoder``'s on their
     own cores."""
 
     def __init__(self, model: str, precision: str, backend: str):
-        import os
-
         import ray
 
         from ..encoders import get_encoder
-        from ..encoders.openvino import THREADS_ENV
         context = ray.get_runtime_context()
         gpus = context.get_accelerator_ids().get("GPU") or []
         if gpus:
             self.encoder = self.gpu_encoder(model, precision)
         else:
-            cpus = str(max(1, int(context.get_assigned_resources().get("CPU", 1))))
-            # its own cores and no more: one OpenVINO stream, and a tokenizer whose thread pool (Rust's rayon,
-            # sized from the environment when first used) is not as wide as the node
-            os.environ[THREADS_ENV] = os.environ["RAYON_NUM_THREADS"] = cpus
-            if cpus == "1":
-                os.environ["TOKENIZERS_PARALLELISM"] = "false"
+            os.environ.update(cpu_environment(int(context.get_assigned_resources().get("CPU", 1))))
             self.encoder = get_encoder(model, precision, backend)
 
     def gpu_encoder(self, model: str, precision: str):

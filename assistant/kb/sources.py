@@ -7,6 +7,7 @@ without a PMID are all kept, for the build's merge to link or keep apart (two pa
 from __future__ import annotations
 
 import json
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -59,11 +60,11 @@ def newest_versions(results: Iterable[FileResult], consume: bool = False) -> Res
     kept: dict[str, Record] = {}
     files = read = replaced = deleted = 0
     rejected: list[str] = []
-    ordered = sorted(results, key=lambda r: (Path(r.path).name, r.path), reverse=True)
+    ordered = deque(sorted(results, key=lambda r: (Path(r.path).name, r.path)))
     if consume:
         results.clear()
     while ordered:
-        result = ordered.pop()
+        result = ordered.popleft()
         files += 1
         rejected += result.rejected
         for record in result.records:
