@@ -99,6 +99,7 @@ class CpuMeter:
         self.first = self._sample()
         self.last = dict(self.first)
         self.series: list[tuple[float, dict[str, float]]] = []
+        self.snapshots: list[tuple[float, dict[int, tuple[float, str]]]] = []  # every process's CPU, each sample
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -130,7 +131,9 @@ class CpuMeter:
         while not self.stop.is_set():
             started = time.thread_time()
             self.last.update(self._sample())
-            self.series.append((time.perf_counter(), self._totals() | {"meter": self.own}))
+            now = time.perf_counter()
+            self.series.append((now, self._totals() | {"meter": self.own}))
+            self.snapshots.append((now, dict(self.last)))
             self.own += time.thread_time() - started
             self.stop.wait(self.every)
 
@@ -145,18 +148,23 @@ class CpuMeter:
         (s0, a), (s1, b) = at(t0), at(t1)
         return {k: b[k] - a[k] for k in a} | {"seconds": s1 - s0}
 
-    def top(self, n: int = 6) -> dict[str, float]:
-        """Ray's own processes that used the most CPU over the whole run."""
+    def top(self, t0: float | None = None, t1: float | None = None, n: int = 8) -> dict[str, float]:
+        """Ray's own processes that used the most CPU, over the whole run or from the sample nearest ``t0`` to the
+        one nearest ``t1``."""
+        def at(t):
+            return min(self.snapshots, key=lambda item: abs(item[0] - t))[1]
+        start = self.first if t0 is None else at(t0)
+        end = self.last if t1 is None else at(t1)
         used: dict[str, float] = {}
-        for pid, (cpu, title) in self.last.items():
+        for pid, (cpu, title) in end.items():
             if kind(pid, title) != "ray":
                 continue
             words = title.split()
             name = words[0] if title.startswith("ray::") else words[0].rsplit("/", 1)[-1]
             if "python" in name:
                 name = " ".join(words[:2]).rsplit("/", 1)[-1]
-            used[name] = used.get(name, 0.0) + cpu - self.first.get(pid, (0.0, ""))[0]
-        return {k: round(v, 1) for k, v in sorted(used.items(), key=lambda kv: -kv[1])[:n]}
+            used[name] = used.get(name, 0.0) + cpu - start.get(pid, (0.0, ""))[0]
+        return {k: round(v, 2) for k, v in sorted(used.items(), key=lambda kv: -kv[1])[:n]}
 
 
 def main() -> None:
@@ -181,13 +189,16 @@ def main() -> None:
     result = {"passages": len(sample), "word_pieces": word_pieces, "encoder": f"{encoder.name} "
               f"({getattr(encoder, 'backend', '?')}, {getattr(encoder, 'precision', '?')})",
               "in_process_one_core_wp_per_s": round(base)}
-    # as ``connect`` starts a cluster: no usage reports, node reports once a minute
+    # as ``connect`` starts a cluster (no usage reports, node reports once a minute, no metrics) and as the README
+    # has ``ray start`` nodes for a build: no log monitor, since the build does not stream workers' logs
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("REPORTER_UPDATE_INTERVAL_MS", str(REPORT_EVERY_MS))
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    os.environ.setdefault("RAY_enable_metrics_collection", "0")
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False,
+                                                            "include_log_monitor": False})
     try:
         for _ in range(2):
-            cluster.add_node(num_cpus=1)
+            cluster.add_node(num_cpus=1, include_log_monitor=False)
         connect(cluster.address)
         runs = []
         for actors in args.order:
@@ -219,7 +230,8 @@ def main() -> None:
                          "driver_cpu_share": round(cpu["driver"] / total, 3),
                          "meter_cpu_share": round(cpu["meter"] / total, 4),
                          "idle_share": round(max(0.0, 1 - total / (os.cpu_count() * cpu["seconds"])), 3),
-                         "ray_processes_cpu_s": meter.top()})
+                         "ray_processes_cpu_s": meter.top(),
+                         "ray_processes_cpu_s_steady": meter.top(arrivals[0][0], arrivals[-1][0])})
         if len(args.order) > 2:  # the machine's speed drifts: measure the pinned core again after the runs
             again = pinned(args.passages)[0]
             result["in_process_one_core_wp_per_s_after"] = round(again["word_pieces"] / again["seconds"])

@@ -341,12 +341,14 @@ def test_a_cluster_the_build_starts_reports_nothing_to_ray_and_runs_no_dashboard
     started = {}
     monkeypatch.delenv("RAY_USAGE_STATS_ENABLED", raising=False)
     monkeypatch.delenv("REPORTER_UPDATE_INTERVAL_MS", raising=False)
+    monkeypatch.delenv("RAY_enable_metrics_collection", raising=False)
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray, "init", lambda **kwargs: started.update(kwargs))
     connect()
     from ray._common.usage.usage_lib import usage_stats_enabled
     assert not usage_stats_enabled() and started["include_dashboard"] is False and started["address"] is None
     assert int(os.environ["REPORTER_UPDATE_INTERVAL_MS"]) >= 60_000  # no dashboard: node reports once a minute
+    assert os.environ["RAY_enable_metrics_collection"] == "0"  # and no metrics for a Prometheus that is not there
     monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "1")
     connect("auto")
     assert usage_stats_enabled() and started["address"] == "auto"  # the user's choice stands

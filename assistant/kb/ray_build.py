@@ -37,6 +37,9 @@ def connect(address: str | None = None) -> None:
     # with no dashboard nobody reads the node reports each node's agent gathers (every process's CPU and memory,
     # by default every 5 s, on the cores the actors embed on); once a minute is enough for ``ray status``
     os.environ.setdefault("REPORTER_UPDATE_INTERVAL_MS", str(REPORT_EVERY_MS))
+    # nor the metrics every raylet, agent and worker records for a Prometheus that is not there: about a fifth of
+    # Ray's own CPU while two actors embed (benchmarks/ray_scaling.py)
+    os.environ.setdefault("RAY_enable_metrics_collection", "0")
     try:
         import ray
     except ImportError:
