@@ -178,7 +178,7 @@ def main() -> None:
     from ray.cluster_utils import Cluster
 
     from assistant.encoders import get_encoder, token_budget_of
-    from assistant.kb.ray_build import REPORT_EVERY_MS, RayEmbedder, connect
+    from assistant.kb.ray_build import RayEmbedder, connect, quiet_environment
 
     sample = texts(args.passages)
     encoder = get_encoder()
@@ -191,9 +191,7 @@ def main() -> None:
               "in_process_one_core_wp_per_s": round(base)}
     # as ``connect`` starts a cluster (no usage reports, node reports once a minute, no metrics) and as the README
     # has ``ray start`` nodes for a build: no log monitor, since the build does not stream workers' logs
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    os.environ.setdefault("REPORTER_UPDATE_INTERVAL_MS", str(REPORT_EVERY_MS))
-    os.environ.setdefault("RAY_enable_metrics_collection", "0")
+    quiet_environment()
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False,
                                                             "include_log_monitor": False})
     try:

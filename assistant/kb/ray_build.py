@@ -29,8 +29,9 @@ from .sources import FileResult, Resolved, newest_versions, parse_file
 REPORT_EVERY_MS = 60_000
 
 
-def connect(address: str | None = None) -> None:
-    """Join the Ray cluster at ``address`` (``auto`` for one started with ``ray start``), or start a local one."""
+def quiet_environment() -> None:
+    """Set, unless the user has, what keeps a cluster started from this process offline and off the actors'
+    cores: Ray reads these variables when it starts its processes."""
     # offline by default: unless told otherwise, Ray reports usage to its makers' servers from every cluster it
     # starts (and Ray Data runs an actor to collect it); set RAY_USAGE_STATS_ENABLED=1 to allow it
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -40,6 +41,11 @@ def connect(address: str | None = None) -> None:
     # nor the metrics every raylet, agent and worker records for a Prometheus that is not there: about a fifth of
     # Ray's own CPU while two actors embed (benchmarks/ray_scaling.py)
     os.environ.setdefault("RAY_enable_metrics_collection", "0")
+
+
+def connect(address: str | None = None) -> None:
+    """Join the Ray cluster at ``address`` (``auto`` for one started with ``ray start``), or start a local one."""
+    quiet_environment()
     try:
         import ray
     except ImportError:
