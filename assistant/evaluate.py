@@ -121,7 +121,8 @@ def score_rankings(rankings: dict[str, list[str]], qrels: dict[str, dict[str, in
 
 
 def evaluate_retrieval(data: BeirData, settings: Settings | None = None, methods: Sequence[str] = METHODS,
-                       index_dir: Path | None = None, progress: bool = False, layout: str | None = None) -> dict:
+                       index_dir: Path | None = None, progress: bool = False, layout: str | None = None,
+                       bm25_tokens: bool | None = None) -> dict:
     """Build a throw-away index for ``data`` and score each method; returns the ``--json`` object."""
     from .retriever import Retriever
     from .kb.store import KnowledgeBase, build
@@ -131,7 +132,7 @@ def evaluate_retrieval(data: BeirData, settings: Settings | None = None, methods
     with tempfile.TemporaryDirectory(prefix="cqa-eval-") as tmp:
         folder = Path(index_dir) if index_dir else Path(tmp) / "kb"
         started = time.perf_counter()
-        build(data.corpus, folder, encoder, progress=progress, layout=layout)
+        build(data.corpus, folder, encoder, progress=progress, layout=layout, bm25_tokens=bm25_tokens)
         build_s = time.perf_counter() - started
         # queries are encoded as search encodes them: int8 is for documents, queries run in float
         query_encoder = get_query_encoder(encoder.name, settings.precision, settings.query_encoder)

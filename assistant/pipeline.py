@@ -14,11 +14,12 @@ from .kb.store import CURRENT, BuildReport, build, locked, versions
 
 def build_knowledge_base(corpus: str | Path | None = None, index: str | Path | None = None,
                          model: str | None = None, settings: Settings | None = None, progress: bool = False,
-                         on_stage=None, layout: str | None = None) -> BuildReport:
+                         on_stage=None, layout: str | None = None, bm25_tokens: bool | None = None) -> BuildReport:
     settings = settings or load_settings({"corpus": corpus, "index": index, "model": model})
     records = read_corpus_dir(settings.corpus_dir)
     encoder = get_encoder(settings.model or DEFAULT_MODEL, settings.precision, settings.document_encoder)
-    report = build(records, settings.index_dir, encoder, progress=progress, on_stage=on_stage, layout=layout)
+    report = build(records, settings.index_dir, encoder, progress=progress, on_stage=on_stage, layout=layout,
+                   bm25_tokens=bm25_tokens)
     if settings.query_encoder != "torch":  # export the fast query encoder now, so the first search is fast too
         get_query_encoder(settings.model or DEFAULT_MODEL, settings.precision, settings.query_encoder)
     return report

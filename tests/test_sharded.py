@@ -206,3 +206,82 @@ def test_a_damaged_sharded_version_is_one_line_and_repair_passes_it_over(tmp_pat
     store._point_at(tmp_path / "kb", live.name)
     with pytest.raises(AssistantError, match="damaged .*repair"):
         store.KnowledgeBase.load(tmp_path / "kb")
+
+
+def _token_files(version):
+    return sorted(p.name for p in (version / "shards").glob("*/tokens*"))
+
+
+def test_a_knowledge_base_built_without_bm25_tokens_keeps_that_choice_through_updates_and_compaction(tmp_path):
+    from assistant.kb.delta import compact
+    from assistant.kb.sharded_build import build_sharded
+    papers, encoder, index = list(synthetic_records(300)), get_encoder(FAKE), tmp_path / "kb"
+    build_sharded(papers[:250], index, encoder, shard_records=100, bm25_tokens=False)
+    live = store.KnowledgeBase.live_version(index)
+    assert _token_files(live) == [] and json.loads((live / "manifest.json").read_text())["sparse"]["tokens"] is False
+    lean = Retriever.load(index)
+    assert lean.kb.sparse.passages is None  # tantivy's own scores rank
+    assert store.describe(lean.kb)["bm25"] == "tantivy's own scores"
+    query = "tumour antigen presentation"
+    assert lean.search(query, 5, mode="sparse") and lean.search(query, 5, mode="hybrid")
+    del lean
+    changed = papers[:10] + [replace(papers[10], text=papers[10].text + " Revised.")] + papers[11:]
+    update = build_sharded(changed, index, encoder, shard_records=100)  # no choice given: the live one stands
+    live = store.KnowledgeBase.live_version(index)
+    manifest = json.loads((live / "manifest.json").read_text())
+    assert manifest.get("delta_of") and update.embedded == 51  # one revised paper and 50 new ones, one passage each
+    assert _token_files(live) == [] and manifest["sparse"]["tokens"] is False
+    compact(index, encoder)
+    live = store.KnowledgeBase.live_version(index)
+    manifest = json.loads((live / "manifest.json").read_text())
+    assert not manifest.get("dead_records") and _token_files(live) == [] and manifest["sparse"]["tokens"] is False
+    # asked for again, the tokens come back in every shard without embedding anything, and BM25 ranks exactly
+    again = build_sharded(changed, index, encoder, shard_records=100, bm25_tokens=True)
+    assert not again.unchanged and again.embedded == 0
+    live = store.KnowledgeBase.live_version(index)
+    assert len(_token_files(live)) == 2 * len(list((live / "shards").iterdir()))
+    exact = Retriever.load(index)
+    assert exact.kb.sparse.passages is not None
+    store.build(changed, tmp_path / "single", encoder)
+    single = Retriever.load(tmp_path / "single")
+    for q in QUERIES:
+        assert [h.record.id for h in exact.search(q, 10, mode="sparse")] == \
+            [h.record.id for h in single.search(q, 10, mode="sparse")]
+
+
+def test_bm25_ranks_close_to_exact_without_its_tokens(both, tmp_path):
+    from assistant.kb.sharded_build import build_sharded
+    _, exact = both
+    build_sharded(list(exact.kb.records), tmp_path / "lean", get_encoder(FAKE), shard_records=40, bm25_tokens=False)
+    lean = Retriever.load(tmp_path / "lean")
+    assert lean.kb.sparse.passages is None and exact.kb.sparse.passages is not None
+    shared = []
+    for q in QUERIES:
+        ours = {h.record.id for h in lean.search(q, 10, mode="sparse")}
+        shared.append(len(ours & {h.record.id for h in exact.search(q, 10, mode="sparse")}) / 10)
+    assert np.mean(shared) >= 0.8, shared
+
+
+def test_the_cli_leaves_bm25_tokens_out_of_a_sharded_build_only(tmp_path, capsys):
+    from assistant.cli import main
+
+    def run(*argv):
+        code = main([*argv, *(["--model", FAKE] if argv[0] == "build" else [])])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    code, _, err = run("build", "--index", str(tmp_path / "single"), "--no-bm25-tokens")
+    assert code == 1 and "--layout sharded" in err and len(err.splitlines()) == 1
+    assert not list(tmp_path.glob("single/v*"))
+    index = str(tmp_path / "kb")
+    assert run("build", "--layout", "sharded", "--no-bm25-tokens", "--index", index)[0] == 0
+    (tmp_path / "more.jsonl").write_text(json.dumps({"id": "x1", "type": "abstract", "title": "A new paper on "
+                                                     "LAG-3 after PD-1 blockade", "text": "LAG-3 rose."}) + "\n")
+    assert run("ingest", str(tmp_path / "more.jsonl"), "--index", index)[0] == 0  # the choice stands
+    code, out, _ = run("info", "--index", index)
+    assert code == 0 and "layout:         sharded (BM25: tantivy's own scores)" in out
+    assert not list(tmp_path.glob("kb/v*/shards/*/tokens.bin"))
+    code, out, err = run("build", "--bm25-tokens", "--index", index)
+    assert code == 0 and "0 embedded" in out.replace(",", ""), (out, err)
+    code, out, _ = run("info", "--index", index)
+    assert "layout:         sharded (BM25: tantivy, exact bm25s scores)" in out

@@ -29,7 +29,7 @@ from .store import BuildReport, KnowledgeBase, _vector_problem, publish, staging
 from ..types import Record
 from .shard_writer import LiveVectors, link_shard, write_shards
 from .sharded_build import build_sharded, shard_digest
-from .shards import Shard, ShardedVectors, record_digest
+from .shards import Shard, ShardedVectors, keeps_bm25_tokens, record_digest
 from .tantivy_sparse import TantivyWriter
 
 DELTA_MAX = 0.25
@@ -80,12 +80,13 @@ def apply(delta: Plan, kb: KnowledgeBase, index_dir: Path, encoder, *, digest: s
         sparse = TantivyWriter.extend(staging / "sparse", live / "sparse")
         sparse.delete_rows(dead_passages)
         chunks = [delta.changed[i:i + shard_records] for i in range(0, len(delta.changed), shard_records)]
-        written = write_shards(chunks, [shard_digest(c, max_words, encoder.name, precision) for c in chunks],
+        tokens = keeps_bm25_tokens(manifest)
+        written = write_shards(chunks, [shard_digest(c, max_words, encoder.name, precision, tokens) for c in chunks],
                                staging / "shards", sparse, encoder=encoder, budget=budget, max_words=max_words,
                                cache=cache, cached=cache.load(), live_vectors=live_vectors, embed=embed,
                                embed_group=embed_group, progress=progress, say=say,
                                first_number=len(manifest["shards"]), record_first=len(kb.records),
-                               passage_first=len(kb.passages))
+                               passage_first=len(kb.passages), bm25_tokens=tokens)
         sparse.close()
         np.save(staging / "passage_record.npy", np.concatenate([np.asarray(kb.passage_record),
                                                                 written.passage_record]))

@@ -196,10 +196,11 @@ def on_ray(address: str | None = None, actors: int = 2, cpus_per_actor: float = 
 def build_from_sources(paths: Sequence[str | Path], index_dir: str | Path, model: str | None = None,
                        engine: str = "process", address: str | None = None, actors: int = 2,
                        cpus_per_actor: float = 1, strict: bool = False, settings=None, progress: bool = False,
-                       on_stage=None, actor: type = EmbedActor, layout: str | None = None, gpus_per_actor: float = 0):
+                       on_stage=None, actor: type = EmbedActor, layout: str | None = None, gpus_per_actor: float = 0,
+                       bm25_tokens: bool | None = None):
     """Build ``index_dir`` from source files or folders (PubMed baseline and update files, or any supported
     format), with the stages in this process (``engine="process"``) or on Ray (``engine="ray"``), as a single or a
-    sharded knowledge base (``layout``, as ``store.build`` takes it). Returns the
+    sharded knowledge base (``layout`` and ``bm25_tokens``, as ``store.build`` takes them). Returns the
     ``store.BuildReport`` and the ``sources.Resolved`` summary."""
     from ..config import DEFAULT_MODEL, load_settings
     from ..encoders import get_encoder
@@ -228,5 +229,5 @@ def build_from_sources(paths: Sequence[str | Path], index_dir: str | Path, model
     if not resolved.records:
         raise AssistantError("the sources hold no papers (every record was rejected or deleted)")
     report = build(resolved.records, Path(index_dir), encoder, progress=progress, on_stage=on_stage, embed=embed,
-                   layout=layout)
+                   layout=layout, bm25_tokens=bm25_tokens)
     return report, resolved

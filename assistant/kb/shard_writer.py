@@ -22,7 +22,7 @@ from .passages import split_records
 from .sparse import sparse_texts
 from .store import _embed_spilling, passage_key
 from ..types import Passage, Record
-from .shards import FILES, Shard, write_shard
+from .shards import FILES, OPTIONAL_FILES, Shard, write_shard
 from .tantivy_sparse import TantivyWriter, index_passages, joined_tokens
 
 
@@ -47,6 +47,8 @@ class LiveVectors:
 def link_shard(source: Path, target: Path) -> None:
     target.mkdir(parents=True)
     for name in FILES:
+        if name in OPTIONAL_FILES and not (source / name).exists():
+            continue
         try:
             os.link(source / name, target / name)
         except OSError:  # another file system, or links not allowed: a copy is the same bytes
@@ -95,10 +97,11 @@ def write_shards(chunks: Sequence[Sequence[Record]], digests: Sequence[str], fol
                  encoder, budget, max_words: int, cache: EmbedCache, cached: dict, live_vectors,
                  live_shards: dict[str, Path] | None = None, embed: Callable | None = None,
                  embed_group: int = 131_072, progress: bool = False, say=lambda message: None,
-                 first_number: int = 0, record_first: int = 0, passage_first: int = 0) -> Written:
-    """Write each chunk of papers as shard ``first_number + i`` under ``folder`` (see the module's docstring).
-    Shards are prepared (``prepare_shard``) by ``embed.prepare_shards`` where the embedder has one (Ray tasks),
-    else here."""
+                 first_number: int = 0, record_first: int = 0, passage_first: int = 0,
+                 bm25_tokens: bool = True) -> Written:
+    """Write each chunk of papers as shard ``first_number + i`` under ``folder`` (see the module's docstring),
+    keeping each passage's BM25 tokens for exact re-scoring when ``bm25_tokens``. Shards are prepared
+    (``prepare_shard``) by ``embed.prepare_shards`` where the embedder has one (Ray tasks), else here."""
     dimension = encoder.dimension
     live_shards = live_shards or {}
     written = Written()
@@ -129,7 +132,7 @@ def write_shards(chunks: Sequence[Sequence[Record]], digests: Sequence[str], fol
         for count, chunk, passages, keys, found, joined in pending:
             vectors = np.vstack([found[i] for i in range(len(passages))]) if passages else \
                 np.zeros((0, dimension), np.float32)
-            write_shard(folder / count["name"], chunk, passages, keys, vectors, joined)
+            write_shard(folder / count["name"], chunk, passages, keys, vectors, joined if bm25_tokens else None)
         pending.clear()
         waiting = 0
 

@@ -3,11 +3,12 @@
 Each shard folder holds ``records.arrow`` (id, PMID, DOI and the record as JSON), ``passages.arrow`` (one column per
 ``Passage`` field, the record as a row number inside the shard, and the passage key), ``tokens.bin`` with
 ``tokens.offsets.npy`` (the tokens BM25 indexed and their count, from which the sparse side re-scores its
-candidates) and ``vectors.f16.npy`` (the float16 re-rank store: float16 kept the same top-10 as float32 for 200 of
-200 test queries, issue 20). The tables are Arrow IPC, which ``pyarrow.memory_map`` opens without reading: a
-million-passage knowledge base opens in milliseconds, and a ``Record`` or ``Passage`` object exists only for a row
-someone asks for. Shard files say nothing about their place in the knowledge base (record rows are local), so a
-shard whose content did not change is hard-linked into the next version unchanged.
+candidates; shards built with ``bm25_tokens=False`` have none, and tantivy's scores rank) and ``vectors.f16.npy``
+(the float16 re-rank store: float16 kept the same top-10 as float32 for 200 of 200 test queries, issue 20). The
+tables are Arrow IPC, which ``pyarrow.memory_map`` opens without reading: a million-passage knowledge base opens in
+milliseconds, and a ``Record`` or ``Passage`` object exists only for a row someone asks for. Shard files say
+nothing about their place in the knowledge base (record rows are local), so a shard whose content did not change
+is hard-linked into the next version unchanged.
 
 ``ShardedRecords``, ``ShardedPassages`` and ``ShardedVectors`` give a version's shards the interface of the lists
 and the array a single-file version loads (``store.KnowledgeBase``), with global row numbers.
@@ -31,6 +32,7 @@ SHARD_FORMAT = 3  # what a shard's files hold (3: BM25 tokens too); a build rewr
 RECORDS, PASSAGES, VECTORS = "records.arrow", "passages.arrow", "vectors.f16.npy"
 TOKENS, TOKEN_OFFSETS = "tokens.bin", "tokens.offsets.npy"
 FILES = (RECORDS, PASSAGES, VECTORS, TOKENS, TOKEN_OFFSETS)
+OPTIONAL_FILES = (TOKENS, TOKEN_OFFSETS)
 PASSAGE_FIELDS = ("ordinal", "title", "body", "start", "end", "subjects", "section", "page")
 
 
@@ -42,6 +44,11 @@ def _pa():
         from ..errors import AssistantError
         raise AssistantError("sharded knowledge bases need pyarrow: pip install 'checkpoint-qa[scale]'") from None
     return pa
+
+
+def keeps_bm25_tokens(manifest: dict) -> bool:
+    """Whether a sharded version's shards keep their BM25 tokens (every version from before the choice does)."""
+    return bool(manifest.get("sparse", {}).get("tokens", True))
 
 
 def record_digest(record: Record) -> str:
@@ -56,15 +63,12 @@ def _write_table(path: Path, table) -> None:
 
 
 def write_shard(folder: Path, records: Sequence[Record], passages: Sequence[Passage], keys: Sequence[str],
-                vectors: np.ndarray, sparse_tokens: Sequence[str]) -> None:
+                vectors: np.ndarray, sparse_tokens: Sequence[str] | None) -> None:
     """Write one shard; ``passages`` belong to ``records`` and come in record order; ``sparse_tokens`` are each
-    passage's analysed tokens joined by spaces, as the BM25 side indexed them."""
+    passage's analysed tokens joined by spaces, as the BM25 side indexed them, or ``None`` to keep none."""
     pa = _pa()
     folder.mkdir(parents=True)
     row_of = {r.id: i for i, r in enumerate(records)}
-    pieces = [wrapped(t).encode("utf-8") for t in sparse_tokens]
-    sizes = np.fromiter(map(len, pieces), np.int64, len(pieces))
-    counts = np.fromiter(map(token_count, sparse_tokens), np.int64, len(pieces))
     _write_table(folder / RECORDS, pa.table({
         "id": pa.array([r.id for r in records], pa.string()),
         "pmid": pa.array([r.pmid for r in records], pa.string()),
@@ -84,9 +88,13 @@ def write_shard(folder: Path, records: Sequence[Record], passages: Sequence[Pass
         "page": pa.array([p.page for p in passages], pa.int32()),
         "key": pa.array(list(keys), pa.string()),
     }))
-    (folder / TOKENS).write_bytes(b"".join(pieces))
-    ends = np.cumsum(sizes)
-    np.save(folder / TOKEN_OFFSETS, np.column_stack([ends - sizes, ends, counts]).reshape(-1, 3))  # start, end, count
+    if sparse_tokens is not None:
+        pieces = [wrapped(t).encode("utf-8") for t in sparse_tokens]
+        sizes = np.fromiter(map(len, pieces), np.int64, len(pieces))
+        counts = np.fromiter(map(token_count, sparse_tokens), np.int64, len(pieces))
+        (folder / TOKENS).write_bytes(b"".join(pieces))
+        ends = np.cumsum(sizes)  # each passage's row: start, end, token count
+        np.save(folder / TOKEN_OFFSETS, np.column_stack([ends - sizes, ends, counts]).reshape(-1, 3))
     np.save(folder / VECTORS, np.asarray(vectors, dtype=np.float16))
 
 

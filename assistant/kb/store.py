@@ -443,6 +443,11 @@ def describe(kb: KnowledgeBase) -> dict:
             types[record.type] = types.get(record.type, 0) + 1
         size = sum(f.stat().st_size for f in kb.path.iterdir() if f.is_file())
     dead = kb.dead_passages
+    if kb.sharded:
+        from .shards import keeps_bm25_tokens
+        bm25 = "tantivy, exact bm25s scores" if keeps_bm25_tokens(kb.manifest) else "tantivy's own scores"
+    else:
+        bm25 = "bm25s"
     return {
         "path": str(kb.path.parent),
         "records": len(kb.records) - len(getattr(kb.records, "dead", ())),
@@ -456,6 +461,7 @@ def describe(kb: KnowledgeBase) -> dict:
         "package_version": kb.manifest.get("package_version"),
         "format_version": kb.manifest.get("format_version"),
         "layout": kb.manifest.get("layout", "single"),
+        "bm25": bm25,
     }
 
 
@@ -560,8 +566,8 @@ def _alive(pid: int) -> bool:
 def build(records: Sequence[Record], index_dir: Path, encoder: Encoder, *, max_words: int = MAX_WORDS,
           progress: bool = False, on_stage: Callable[[str], None] | None = None,
           ivf_threshold: int = IVF_THRESHOLD, live: KnowledgeBase | None = None,
-          embed: Callable[[list[str], Callable], np.ndarray] | None = None, layout: str | None = None) \
-        -> BuildReport:
+          embed: Callable[[list[str], Callable], np.ndarray] | None = None, layout: str | None = None,
+          bm25_tokens: bool | None = None) -> BuildReport:
     """Merge, split, embed and write ``records`` as the new live version of ``index_dir``.
 
     ``live`` is the live version when the caller has already loaded it (ingestion does), so it is not read twice.
@@ -570,7 +576,9 @@ def build(records: Sequence[Record], index_dir: Path, encoder: Encoder, *, max_w
     still names the model and splits the passages. Spilled vectors (``embed_cache``) let a killed build resume.
 
     ``layout`` is ``single`` (this format) or ``sharded`` (format 3, ``kb.sharded_build``: memory-mapped shards for
-    knowledge bases of millions of passages); ``None`` keeps the live version's layout.
+    knowledge bases of millions of passages); ``None`` keeps the live version's layout. ``bm25_tokens`` is the
+    sharded layout's choice to keep BM25 tokens for exact re-scoring (``kb.sharded_build``); ``None`` keeps the
+    live version's.
     """
     say = on_stage or (lambda message: None)
     index_dir = Path(index_dir)
@@ -585,7 +593,10 @@ def build(records: Sequence[Record], index_dir: Path, encoder: Encoder, *, max_w
     if layout == "sharded":
         from .sharded_build import build_sharded
         return build_sharded(records, index_dir, encoder, max_words=max_words, progress=progress,
-                             on_stage=on_stage, ivf_threshold=ivf_threshold, embed=embed)
+                             on_stage=on_stage, ivf_threshold=ivf_threshold, embed=embed, bm25_tokens=bm25_tokens)
+    if bm25_tokens is False:
+        raise AssistantError("only a sharded knowledge base can leave out its BM25 tokens (a single-file one scores "
+                             "from its own BM25 matrix); add --layout sharded, or drop --no-bm25-tokens")
     papers = merge_records(records)
     if not papers:
         raise AssistantError("the corpus is empty; add at least one record")
